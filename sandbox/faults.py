@@ -1,0 +1,86 @@
+"""Faults an org can be told to show: the limits and failures a pipeline must survive.
+
+They come from the `--faults` YAML/JSON file at start and can be changed while the server runs
+through `PUT /__admin/faults`, so a test can let the first half of a batch through and then
+turn the rate limit on.
+"""
+
+from __future__ import annotations
+
+import random
+import threading
+
+import polars as pl
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class LoseResponses(BaseModel):
+    """Process matching requests, then drop the connection instead of answering."""
+
+    model_config = ConfigDict(extra="forbid")
+    path_contains: str = ""
+    method: str | None = None
+    count: int = 1
+
+
+class FaultConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    daily_api_limit: int = Field(15000, ge=0, description="DailyApiRequests Max.")
+    api_calls_used: int = Field(0, ge=0, description="Calls already spent in the window.")
+    concurrent_request_limit: int | None = Field(
+        None, ge=1, description="Requests in flight at once before REQUEST_LIMIT_EXCEEDED."
+    )
+    expire_sessions_after_calls: int | None = Field(
+        None, ge=0, description="Every session dies after this many calls (401)."
+    )
+    server_unavailable_rate: float = Field(0.0, ge=0, le=1, description="Share of 503s.")
+    server_unavailable_next: int = Field(0, ge=0, description="The next N calls answer 503.")
+    lock_row_rate: float = Field(0.0, ge=0, le=1, description="Share of UNABLE_TO_LOCK_ROW.")
+    latency_ms: int = Field(0, ge=0, description="Added to every call.")
+    drop_upload_after_bytes: int | None = Field(
+        None, ge=0, description="Bulk uploads lose their connection after this many bytes."
+    )
+    fail_bulk_jobs: str | None = Field(
+        None, description="Every Bulk ingest job ends Failed with this errorMessage."
+    )
+    lose_responses: LoseResponses | None = None
+    seed: int = 0
+
+
+class Faults:
+    """The live fault settings plus the random source they draw from."""
+
+    def __init__(self, config: FaultConfig | None = None) -> None:
+        self.lock = threading.Lock()
+        self.config = config or FaultConfig()
+        self.random = random.Random(self.config.seed)
+
+    def replace(self, config: FaultConfig) -> None:
+        with self.lock:
+            self.config = config
+            self.random = random.Random(config.seed)
+
+    def server_unavailable(self) -> bool:
+        with self.lock:
+            if self.config.server_unavailable_next > 0:
+                self.config.server_unavailable_next -= 1
+                return True
+            return self.random.random() < self.config.server_unavailable_rate
+
+    def lock_mask(self, height: int) -> pl.Series | None:
+        rate = self.config.lock_row_rate
+        if rate <= 0:
+            return None
+        with self.lock:
+            return pl.Series([self.random.random() < rate for _ in range(height)])
+
+    def lose_response(self, method: str, path: str) -> bool:
+        with self.lock:
+            rule = self.config.lose_responses
+            if rule is None or rule.count <= 0 or rule.path_contains not in path:
+                return False
+            if rule.method and rule.method.upper() != method.upper():
+                return False
+            rule.count -= 1
+            return True
