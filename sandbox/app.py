@@ -21,13 +21,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sandbox import admin, auth, bulk, emarsys, metadata, rest
 from sandbox.errors import SalesforceError
 from sandbox.org import Org
 
 log = logging.getLogger("sandbox")
 JSON_TYPE = "application/json;charset=UTF-8"
 GUARDED_PREFIXES = ("/services/data/v", "/services/async/")
+SUPPORTED_VERSIONS = frozenset(f"{v}.0" for v in range(31, 63))
 
 
 class SalesforceJSON(JSONResponse):
@@ -91,6 +91,13 @@ class Gateway:
     def refusal(self, scope: Scope, limit: int | None) -> SalesforceError | None:
         """The reason this call is refused before any endpoint runs, if any."""
         org = self.org
+        version = (
+            scope["path"].split("/")[3][1:]
+            if scope["path"].startswith("/services/data/v")
+            else None
+        )
+        if version is not None and version not in SUPPORTED_VERSIONS:
+            return SalesforceError(404, "NOT_FOUND", "The requested resource does not exist")
         headers = dict(scope["headers"])
         authorization = (
             headers.get(b"authorization") or headers.get(b"x-sfdc-session") or b""
@@ -128,7 +135,7 @@ class Gateway:
         return wrapped
 
     async def answer(self, response: Response, scope: Scope, receive: Receive, send: Send) -> None:
-        if response.status_code != 401:  # a refused session has spent nothing
+        if response.status_code not in (401, 404):  # refused before anything was spent
             response.headers["Sforce-Limit-Info"] = self.org.limit_info()
         await response(scope, receive, send)
 
@@ -170,6 +177,9 @@ async def on_unexpected(request: Request, error: Exception) -> Response:
 
 
 def routes() -> list[BaseRoute]:
+    # Imported here: the endpoint modules use this module's response helpers.
+    from sandbox import admin, auth, bulk, emarsys, metadata, rest
+
     return [
         *auth.routes(),
         *metadata.routes(),

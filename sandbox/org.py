@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
 
 from sandbox.errors import SalesforceError
 from sandbox.faults import FaultConfig, Faults
@@ -20,6 +22,16 @@ from sandbox.writes import WriteEngine, WriteRequest
 API_VERSION = "59.0"
 ORG_ID = "00D5g0000000001EAA"
 USERNAME = "integration@sandbox.sf-assets.dev"
+
+
+def new_jwt_private_key_pem() -> str:
+    """The connected app's JWT signing key: the org checks assertions with its public half."""
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    return key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    ).decode()
 
 
 @dataclass
@@ -34,6 +46,7 @@ class Credentials:
     refresh_token: str = field(default_factory=lambda: "5Aep" + secrets.token_urlsafe(40))
     emarsys_token: str = field(default_factory=lambda: secrets.token_urlsafe(32))
     merchant_id: str = field(default_factory=lambda: secrets.token_hex(8).upper())
+    jwt_private_key_pem: str = field(default_factory=new_jwt_private_key_pem, repr=False)
 
 
 @dataclass

@@ -37,6 +37,7 @@ class SandboxServer:
         self.socket.bind((HOST, port))
         self.port = self.socket.getsockname()[1]
         self.ca_bundle, certfile, keyfile = self._make_certificates()
+        self.jwt_key_file = self._write_jwt_key()
         config = uvicorn.Config(
             create_app(org),
             ssl_certfile=str(certfile),
@@ -68,6 +69,13 @@ class SandboxServer:
         os.chmod(keyfile, 0o600)
         return ca_bundle, certfile, keyfile
 
+    def _write_jwt_key(self) -> Path:
+        """The connected app's private key, for clients that log in with the JWT bearer flow."""
+        path = self.workdir / "jwt-private-key.pem"
+        path.write_text(self.org.credentials.jwt_private_key_pem, encoding="utf-8")
+        os.chmod(path, 0o600)
+        return path
+
     def info(self) -> dict[str, Any]:
         """What a client needs to talk to this org; written as the info file."""
         creds = self.org.credentials
@@ -81,6 +89,7 @@ class SandboxServer:
             "client_id": creds.client_id,
             "client_secret": creds.client_secret,
             "refresh_token": creds.refresh_token,
+            "jwt_key_file": str(self.jwt_key_file),
             "api_version": self.org.api_version,
             "org_id": self.org.org_id,
             "emarsys_url": self.url,

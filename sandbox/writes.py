@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from sandbox.errors import SalesforceError
 from sandbox.ids import checksum_suffix
 from sandbox.schema import Field, Schema, SObject
 from sandbox.store import Store, quote, utc_now
@@ -32,6 +33,8 @@ class WriteRequest:
     rows: pl.DataFrame  # every column Utf8; None = not provided, NULL = set null
     external_id_field: str | None = None
     all_or_none: bool = False
+    strict_types: bool = False  # REST: a value JSON cannot carry for the type fails the request
+    dry_run: bool = False  # check every row, write nothing (allOrNone across object types)
 
 
 class Errors:
@@ -139,6 +142,8 @@ class _Run:
         else:
             columns = self.resolve_columns()
             self.parse(columns)
+            if self.request.strict_types:
+                self.raise_first_type_error(columns)
             if operation == "update":
                 self.match_by_id()
             elif operation == "upsert":
@@ -156,6 +161,8 @@ class _Run:
                 "Record rolled back because not all records were valid and the request was "
                 "using AllOrNone header",
             )
+        if self.request.dry_run:
+            return self.outcome(pl.Series("Id", [None] * self.height, dtype=pl.Utf8))
         created_ids = self.apply()
         return self.outcome(created_ids)
 
@@ -207,6 +214,26 @@ class _Run:
             self.provided[field.name] = parsed.provided
             self.set_null[field.name] = parsed.set_null
 
+    def raise_first_type_error(self, columns: list[Column]) -> None:
+        """REST bodies are deserialised before any record is looked at, so one value of the
+        wrong type fails the whole request, as Salesforce's JSON parser does."""
+        if not self.type_error.any():
+            return
+        row = int(self.type_error.arg_true()[0])
+        for column in columns:
+            field = column.field
+            if column.parent is not None or field.name not in self.values:
+                continue
+            value = self.rows[column.name][row]
+            parsed = parse_column(pl.Series([value], dtype=pl.Utf8), field)
+            if parsed.type_error[0]:
+                raise SalesforceError(
+                    400,
+                    "JSON_PARSER_ERROR",
+                    f"Cannot deserialize instance of {field.type} from VALUE_STRING value "
+                    f"{value} or request may be missing a required field",
+                )
+
     # -- matching ---------------------------------------------------------------------------
 
     def match_by_id(self) -> None:
@@ -228,7 +255,7 @@ class _Run:
         self.errors.add(
             raw.is_not_null() & wrong,
             "MALFORMED_ID",
-            fmt(f"{self.sobject.label} ID: id value of incorrect type: {{}}", raw),
+            fmt("Record ID: id value of incorrect type: {}", raw),
             ["Id"],
         )
         found = self.store.find(self.sobject, "Id", ids.drop_nulls(), case_insensitive=False)
