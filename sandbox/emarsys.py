@@ -12,8 +12,19 @@ upload stores nothing, matching "the upload fails". Like the real service, nothi
 de-duplicated: the same order line posted twice is stored twice, which is exactly what the
 tests of a writer's idempotency need to be able to see.
 
+Admin read-back, unauthenticated like the rest of `/__admin`: `GET`/`DELETE
+/__admin/emarsys/uploads`, `GET /__admin/emarsys/lines` (every line with its upload index, to
+count duplicates) and `GET`/`PUT /__admin/emarsys/columns` (the merchant's agreed column order,
+standing in for re-agreeing the format with Emarsys support).
+
 Decisions where the documentation is silent:
 
+- The token is checked before the merchant id (401 before 404), so a caller without the token
+  learns nothing about which merchants exist.
+- A Content-Type other than `text/csv` (charset UTF-8 if given) or a Content-Encoding other than
+  gzip is a 415; gzip that does not decompress is a 400; a body over 64 MB is a 413.
+- Any problem rejects the whole upload. Each bad line is reported with its first problem, up to
+  20 lines, so one answer fixes many.
 - An empty body is a 400 (the first line must be the header); a header-only body is accepted
   as an upload of 0 lines, so a writer that posts an empty batch is visible, not an error.
 - Negative `price` and `quantity` are accepted: returns and cancellations belong in sales data.
@@ -21,7 +32,10 @@ Decisions where the documentation is silent:
   documented only for the separate batch-load product. Custom values may be empty.
 - Unquoted blanks around a value are trimmed, as the guidelines say; blanks outside a quoted
   value and blank lines are errors. A leading UTF-8 byte-order mark is skipped.
-- Timestamps must end in `Z` or `+00:00`; a bare date means midnight UTC.
+- Timestamps must end in `Z` or `+00:00`; a bare date means midnight UTC. Numbers are plain
+  decimals (exponent allowed, no `+`, no thousands separator, no NaN or infinity); `quantity`
+  may be fractional; an `email` must look like `someone@somewhere`.
+- Rows are stored as the strings received, after unquoting and trimming, not converted.
 - The 200 body is `OK: <n> lines accepted`; the real body is undocumented and clients only
   look at the status.
 """
@@ -40,6 +54,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -59,12 +74,13 @@ MAX_REPORTED_ERRORS = 20
 BOM = b"\xef\xbb\xbf"
 BLANKS = " \t"
 
-NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?")
-INTEGER = re.compile(r"-?\d+")
+NUMBER = re.compile(r"-?\d+(?:\.\d+)?(?:[eE][-+]?\d+)?", re.ASCII)
+INTEGER = re.compile(r"-?\d+", re.ASCII)
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+")
-DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+DATE = re.compile(r"\d{4}-\d{2}-\d{2}", re.ASCII)
 DATETIME = re.compile(
-    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?P<zone>Z|[+-]\d{2}:\d{2})?"
+    r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?(?P<zone>Z|[+-]\d{2}:\d{2})?",
+    re.ASCII,
 )
 
 
@@ -132,13 +148,23 @@ async def sales_data(request: Request) -> Response:
         merchant_id = authorized_merchant(request, org.credentials)
         require_csv(request.headers.get("content-type", ""))
         raw = await request.body()
-        gzipped, body = decoded_body(raw, request.headers.get("content-encoding", ""))
-        columns, rows = parse_sales_csv(body, state.columns_for(merchant_id))
+        encoding = request.headers.get("content-encoding", "")
+        configured = state.columns_for(merchant_id)
+        gzipped, columns, rows = await run_in_threadpool(read_upload, raw, encoding, configured)
     except Rejected as rejected:
         return refusal(rejected)
     state.uploads.append(Upload(utc_timestamp(), merchant_id, columns, rows, gzipped))
     noun = "line" if len(rows) == 1 else "lines"
     return PlainTextResponse(f"OK: {len(rows)} {noun} accepted\n")
+
+
+def read_upload(
+    raw: bytes, content_encoding: str, configured: list[str]
+) -> tuple[bool, list[str], list[dict[str, str]]]:
+    """Off the event loop: a large upload must not stall the Salesforce API beside it."""
+    gzipped, body = decoded_body(raw, content_encoding)
+    columns, rows = parse_sales_csv(body, configured)
+    return gzipped, columns, rows
 
 
 def refusal(rejected: Rejected) -> Response:

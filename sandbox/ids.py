@@ -14,7 +14,7 @@ import polars as pl
 
 POD = "5g"
 _SUFFIX_ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ012345"
-ID_PATTERN = re.compile(r"^[a-zA-Z0-9]{15}(?:[A-Z0-5]{3})?$")
+ID_PATTERN = re.compile(r"^[a-zA-Z0-9]{15}(?:[a-zA-Z0-5]{3})?$")
 
 
 def checksum_suffix(id15: str) -> str:
@@ -50,7 +50,6 @@ def normalize_id(value: str) -> str | None:
     if not ID_PATTERN.match(value):
         return None
     if len(value) == 18:
-        if checksum_suffix(value[:15]) != value[15:].upper():
-            return None
-        return value[:15] + value[15:].upper()
+        suffix = checksum_suffix(value[:15])
+        return value[:15] + suffix if value[15:].upper() == suffix else None
     return value + checksum_suffix(value)

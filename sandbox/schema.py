@@ -39,6 +39,46 @@ DUCKDB_TYPES = {
     "datetime": "TIMESTAMP",
 }
 AUDIT_FIELDS = ("CreatedDate", "LastModifiedDate", "SystemModstamp")
+# Describe keys a real org always sends that the sandbox has no feature behind: answered with
+# the values an org without those features gives, so clients that read them do not break.
+FIELD_DESCRIBE_DEFAULTS: dict[str, Any] = {
+    "aiPredictionField": False,
+    "calculatedFormula": None,
+    "compoundFieldName": None,
+    "controllerName": None,
+    "defaultValueFormula": None,
+    "dependentPicklist": False,
+    "displayLocationInDecimal": False,
+    "encrypted": False,
+    "extraTypeInfo": None,
+    "filteredLookupInfo": None,
+    "formulaTreatNullNumberAsZero": False,
+    "highScaleNumber": False,
+    "htmlFormatted": False,
+    "inlineHelpText": None,
+    "mask": None,
+    "maskType": None,
+    "namePointing": False,
+    "queryByDistance": False,
+    "referenceTargetField": None,
+    "restrictedDelete": False,
+    "searchPrefilterable": False,
+    "writeRequiresMasterRead": False,
+}
+OBJECT_DESCRIBE_DEFAULTS: dict[str, Any] = {
+    "actionOverrides": [],
+    "compactLayoutable": True,
+    "defaultImplementation": None,
+    "extendedBy": None,
+    "extendsInterfaces": None,
+    "implementedBy": None,
+    "implementsInterfaces": None,
+    "listviewable": None,
+    "lookupLayoutable": None,
+    "namedLayoutInfos": [],
+    "networkScopeFieldName": None,
+    "searchLayoutable": True,
+}
 DEFAULT_SCHEMA = Path(__file__).parent / "orgs" / "demo.yaml"
 
 
@@ -85,6 +125,11 @@ class Field:
     def describe(self) -> dict[str, Any]:
         text_like = self.type in TEXT_TYPES or self.type in ("id", "reference")
         return {
+            **FIELD_DESCRIBE_DEFAULTS,
+            "cascadeDelete": False,
+            "permissionable": self.custom and self.nillable,
+            "polymorphicForeignKey": len(self.reference_to) > 1,
+            "relationshipOrder": None,
             "aggregatable": True,
             "autoNumber": self.auto_number,
             "byteLength": self.length * 3 if text_like else 0,
@@ -170,6 +215,10 @@ class SObject:
     def summary(self, version: str) -> dict[str, Any]:
         """The entry for this object in the global describe."""
         return {
+            "associateEntityType": None,
+            "associateParentEntity": None,
+            "deepCloneable": False,
+            "isInterface": False,
             "activateable": False,
             "createable": True,
             "custom": self.custom,
@@ -203,9 +252,12 @@ class SObject:
                 "childSObject": child.name,
                 "deprecatedAndHidden": False,
                 "field": f.name,
+                "junctionIdListNames": [],
+                "junctionReferenceTo": [],
                 "relationshipName": child.label_plural.replace(" ", "")
                 if child.custom
                 else f"{child.name}s",
+                "restrictedDelete": False,
             }
             for child in schema.objects.values()
             for f in child.fields.values()
@@ -213,6 +265,7 @@ class SObject:
         ]
         return {
             **self.summary(version),
+            **OBJECT_DESCRIBE_DEFAULTS,
             "childRelationships": children,
             "fields": [f.describe() for f in self.fields.values()],
             "recordTypeInfos": [],

@@ -139,6 +139,7 @@ class SandboxServer:
 
     def stop(self) -> None:
         self.server.should_exit = True
+        self.server.force_exit = True  # idle keep-alive connections need not linger
         if self.thread is not None:
             self.thread.join(timeout=10)
         self.org.close()

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from sandbox.errors import SalesforceError
-from sandbox.ids import checksum_suffix
+from sandbox.ids import normalize_id
 from sandbox.schema import Field, Schema, SObject
 from sandbox.store import Store, quote, utc_now
 from sandbox.values import NULL, parse_column
@@ -43,7 +43,8 @@ class Errors:
     def __init__(self, height: int) -> None:
         self.code = pl.Series("code", [None] * height, dtype=pl.Utf8)
         self.message = pl.Series("message", [None] * height, dtype=pl.Utf8)
-        self.fields = pl.Series("fields", [[]] * height, dtype=pl.List(pl.Utf8))
+        # one empty list repeated: building a million Python lists would cost seconds
+        self.fields = pl.Series("fields", [[]], dtype=pl.List(pl.Utf8)).new_from_index(0, height)
 
     @property
     def ok(self) -> pl.Series:
@@ -391,7 +392,7 @@ class _Run:
                     continue
                 found = self.store.find(parent, "Id", ids.drop_nulls(), case_insensitive=False)
                 live = found.filter(~pl.col("IsDeleted"))["key"]
-                exists = exists | ids.is_in(live).fill_null(False)
+                exists = exists | ids.is_in(live.implode()).fill_null(False)
             self.errors.add(
                 values.is_not_null() & ~exists,
                 "INVALID_CROSS_REFERENCE_KEY",
@@ -589,13 +590,8 @@ class _Run:
 
 
 def normalize_ids(values: pl.Series) -> pl.Series:
-    """18-character forms of 15- or 18-character ids; null for anything malformed."""
+    """18-character forms of 15- or 18-character ids; null for anything malformed, including
+    an 18-character id whose suffix does not match (real orgs check it)."""
     text = values.cast(pl.Utf8)
-    unique = text.drop_nulls().unique()
-    mapping = {}
-    for value in unique.to_list():
-        if len(value) == 15 and value.isalnum():
-            mapping[value] = value + checksum_suffix(value)
-        elif len(value) == 18 and value.isalnum():
-            mapping[value] = value[:15] + value[15:].upper()
+    mapping = {value: normalize_id(value) for value in text.drop_nulls().unique().to_list()}
     return text.replace_strict(mapping, default=None, return_dtype=pl.Utf8)

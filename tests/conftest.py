@@ -7,7 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import requests
+from simple_salesforce import Salesforce
 
+from resources.https import TrustingSession
 from sandbox.org import Org
 from sandbox.server import SandboxServer
 
@@ -23,3 +26,48 @@ def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
 @pytest.fixture
 def sandbox_info(sandbox: SandboxServer) -> dict[str, Any]:
     return sandbox.info()
+
+
+@pytest.fixture
+def sf(sandbox: SandboxServer) -> Salesforce:
+    """The real simple-salesforce client on a session opened directly in the org."""
+    info = sandbox.info()
+    return Salesforce(
+        session_id=sandbox.org.open_session(),
+        instance_url=info["instance_url"],
+        session=TrustingSession(info["ca_bundle"]),
+        version=info["api_version"],
+    )
+
+
+@pytest.fixture
+def http(sandbox: SandboxServer) -> Wire:
+    """Plain HTTPS to the org, for asserting exact wire shapes."""
+    return Wire(sandbox)
+
+
+class Wire:
+    """Plain HTTPS calls to the sandbox with a valid session, the way curl would make them."""
+
+    def __init__(self, server: SandboxServer) -> None:
+        info = server.info()
+        self.base = info["instance_url"]
+        self.version = info["api_version"]
+        self.token = server.org.open_session()
+        self.session = TrustingSession(info["ca_bundle"])
+
+    def url(self, path: str) -> str:
+        if path.startswith("/"):
+            return self.base + path
+        return f"{self.base}/services/data/v{self.version}/{path}"
+
+    def call(
+        self, method: str, path: str, *, token: str | None = None, **kwargs: Any
+    ) -> requests.Response:
+        headers = {"Authorization": f"Bearer {token or self.token}", **kwargs.pop("headers", {})}
+        return self.session.request(method, self.url(path), headers=headers, timeout=60, **kwargs)
+
+    def admin(self, method: str, path: str, **kwargs: Any) -> Any:
+        response = self.session.request(method, f"{self.base}/__admin/{path}", timeout=60, **kwargs)
+        response.raise_for_status()
+        return response.json()
