@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import signal
 import sys
 from pathlib import Path
 
@@ -51,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.schema is not None and not args.schema.is_file():
         print(f"sandbox: no schema file at {args.schema}", file=sys.stderr)
         return 2
+    # uvicorn hands a caught SIGTERM back to the previous handler once it has shut down; make
+    # that handler unwind normally so the info file is removed and the state file closed.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     org = Org(schema_path=args.schema, state_path=args.state, faults=faults)
     server = SandboxServer(org, port=args.port, workdir=args.info_file.resolve().parent)
     try:

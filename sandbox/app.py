@@ -73,14 +73,14 @@ class Gateway:
         await self.guarded(scope, receive, send)
 
     async def guarded(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A call holds a slot from arrival to answer, so added latency makes calls overlap
+        the way long-running requests do in a real org."""
         org = self.org
-        faults = org.faults.config
-        if faults.latency_ms:
-            await asyncio.sleep(faults.latency_ms / 1000)
-        limit = faults.concurrent_request_limit
         org.in_flight += 1
         try:
-            error = self.refusal(scope, limit)
+            error = self.refusal(scope, org.faults.config.concurrent_request_limit)
+            if org.faults.config.latency_ms:
+                await asyncio.sleep(org.faults.config.latency_ms / 1000)
             if error is not None:
                 await self.answer(error_response(error), scope, receive, send)
                 return

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import polars as pl
@@ -23,7 +23,7 @@ from sandbox.ids import ID_PATTERN
 from sandbox.org import Org
 from sandbox.schema import SObject
 from sandbox.soql import CompiledQuery, compile_soql, parent_id_column
-from sandbox.store import quote
+from sandbox.store import quote, utc_now
 from sandbox.values import NULL, parse_datetime
 from sandbox.writes import WriteRequest, normalize_ids
 
@@ -622,7 +622,7 @@ def window(request: Request) -> tuple[datetime, datetime]:
     start, end = parsed
     if end < start:
         raise SalesforceError(400, "INVALID_REPLICATION_DATE", "start date must be before end date")
-    return start, min(end, utc_floor())
+    return start, min(end, utc_now())
 
 
 async def updated(request: Request) -> Response:
@@ -652,15 +652,10 @@ async def deleted(request: Request) -> Response:
                 {"id": r["Id"], "deletedDate": json_value(r["SystemModstamp"])}
                 for r in rows.iter_rows(named=True)
             ],
-            "earliestDateAvailable": json_value(utc_floor() - timedelta(days=15)),
+            "earliestDateAvailable": json_value(utc_now() - timedelta(days=15)),
             "latestDateCovered": json_value(end),
         }
     )
-
-
-def utc_floor() -> datetime:
-    """Now, to the minute: getUpdated/getDeleted cover whole minutes."""
-    return datetime.now(UTC).replace(tzinfo=None, second=0, microsecond=0)
 
 
 def routes() -> list[BaseRoute]:

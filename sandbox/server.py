@@ -46,6 +46,7 @@ class SandboxServer:
             access_log=False,
             lifespan="off",
             timeout_keep_alive=30,
+            timeout_graceful_shutdown=3,
             h11_max_incomplete_event_size=64 * 1024 * 1024,
         )
         self.server = uvicorn.Server(config)
