@@ -61,7 +61,8 @@ DELIMITERS = {
 LINE_ENDINGS = {"LF": "\n", "CRLF": "\r\n"}
 INGEST_OPERATIONS = ("insert", "update", "upsert", "delete", "hardDelete")
 QUERY_OPERATIONS = ("query", "queryAll")
-DELETABLE_STATES = ("UploadComplete", "JobComplete", "Aborted", "Failed")
+FINISHED_STATES = ("JobComplete", "Failed", "Aborted")
+DELETABLE_STATES = ("UploadComplete", *FINISHED_STATES)
 ABORTABLE_STATES = ("Open", "UploadComplete", "InProgress")
 RESULT_KINDS = {
     "successfulresults": "successful",
@@ -238,8 +239,8 @@ def listing(jobs: list[Job]) -> dict[str, Any]:
 # -- request helpers ------------------------------------------------------------------------
 
 
-def reply(content: Any, status: int = 200) -> Response:
-    return gateway.SalesforceJSON(content, status_code=status)
+def reply(content: Any) -> Response:
+    return gateway.SalesforceJSON(content)
 
 
 def media_type(request: Request) -> str | None:
@@ -248,7 +249,7 @@ def media_type(request: Request) -> str | None:
 
 
 def require_media_type(request: Request, expected: str, *, optional: bool = False) -> None:
-    """A body in another format is refused before it is read, as Salesforce's REST layer does."""
+    """A body in another format is refused with 415, as Salesforce's REST layer does."""
     given = media_type(request)
     if given == expected or (given is None and optional):
         return
@@ -334,11 +335,18 @@ def start_worker(job: Job, work: Callable[[], None]) -> None:
     loop.run_in_executor(None, guarded_work, job, work)
 
 
+def begin(job: Job) -> bool:
+    """Take the job from the queue: False when the client aborted it first."""
+    if not job.move(("UploadComplete",), "InProgress"):
+        return False
+    if PROCESSING_DELAY_SECONDS:
+        time.sleep(PROCESSING_DELAY_SECONDS)
+    return True
+
+
 def guarded_work(job: Job, work: Callable[[], None]) -> None:
     """Any unexpected error fails the job instead of leaving it InProgress for ever."""
     try:
-        if PROCESSING_DELAY_SECONDS:
-            time.sleep(PROCESSING_DELAY_SECONDS)
         work()
     except Exception:
         log.exception("bulk job %s failed unexpectedly", job.id)
@@ -535,7 +543,7 @@ def header_of(data: bytes, separator: str) -> list[str]:
 
 def process_ingest(org: Org, job: Job) -> None:
     """Parse the upload, check the header, and hand all rows to the write engine at once."""
-    if not job.move(("UploadComplete",), "InProgress"):
+    if not begin(job):
         return
     started = time.perf_counter()
     data, job.upload = job.upload or b"", None  # only the parsed frame stays, for the results
@@ -708,22 +716,29 @@ def result_frame(job: Job, kind: str) -> pl.DataFrame:
 
     Salesforce processes a job in parallel batches, so its results come back shuffled; the
     sandbox reverses them so that clients which match results to input by position fail here
-    rather than in production.
+    rather than in production. A job still running has no results yet.
     """
+    echo = echoed_rows(job)
+    finished = job.state in FINISHED_STATES
+    if kind == "unprocessed":
+        never_attempted = finished and job.outcome is None
+        return (echo if never_attempted else echo.clear()).reverse()
+    outcome = job.outcome
+    if not finished or outcome is None or outcome.height == 0:
+        return pl.DataFrame(schema=dict.fromkeys(result_columns(kind, echo.columns), pl.Utf8))
+    wanted = outcome["success"] if kind == "successful" else ~outcome["success"]
+    status = outcome.select(status_columns(kind))
+    return pl.concat([status, echo], how="horizontal").filter(wanted).reverse()
+
+
+def echoed_rows(job: Job) -> pl.DataFrame:
+    """The uploaded rows as the client sent them, however far the job got."""
     rows = job.rows
     if rows is None and job.upload is not None:  # aborted before it was processed
         rows = readable_rows(job.upload, job)
     if rows is None:
-        rows = pl.DataFrame(schema=dict.fromkeys(job.header, pl.Utf8))
-    echo = rows.select(echoed(pl.col(name)).alias(name) for name in rows.columns)
-    if kind == "unprocessed":
-        return (echo if job.outcome is None else echo.clear()).reverse()
-    outcome = job.outcome if job.outcome is not None and job.outcome.height else None
-    if outcome is None:
-        return pl.DataFrame(schema=dict.fromkeys(result_columns(kind, rows.columns), pl.Utf8))
-    wanted = outcome["success"] if kind == "successful" else ~outcome["success"]
-    status = outcome.select(status_columns(kind))
-    return pl.concat([status, echo], how="horizontal").filter(wanted).reverse()
+        return pl.DataFrame(schema=dict.fromkeys(job.header, pl.Utf8))
+    return rows.select(echoed(pl.col(name)).alias(name) for name in rows.columns)
 
 
 def echoed(column: pl.Expr) -> pl.Expr:
@@ -809,7 +824,7 @@ def compile_query(org: Org, soql: str, operation: str) -> CompiledQuery:
 
 def process_query(org: Org, job: Job, compiled: CompiledQuery) -> None:
     """Run the query once and keep its rows as CSV text; pages are cut from them on request."""
-    if not job.move(("UploadComplete",), "InProgress"):
+    if not begin(job):
         return
     started = time.perf_counter()
     frame = org.store.query(compiled.sql, compiled.params)

@@ -502,14 +502,16 @@ class _Run:
         return created_ids
 
     def insert_rows(self, creating: pl.Series) -> pl.Series:
-        count = int(creating.sum())
         now = utc_now()
         owner = self.engine.owner_id()
-        new_ids = self.store.new_ids(self.sobject, count)
-        frame = pl.DataFrame(
-            {name: values.filter(creating) for name, values in self.values.items() if name != "Id"}
-        ).with_columns(
-            new_ids.alias("Id"),
+        new_ids = self.store.new_ids(self.sobject, int(creating.sum()))
+        written = [
+            values.filter(creating).alias(name)
+            for name, values in self.values.items()
+            if name != "Id"
+        ]
+        frame = pl.DataFrame({"Id": new_ids}).with_columns(
+            *written,
             pl.lit(False).alias("IsDeleted"),
             pl.lit(now).alias("CreatedDate"),
             pl.lit(now).alias("LastModifiedDate"),
@@ -517,23 +519,24 @@ class _Run:
             pl.lit(owner).alias("CreatedById"),
             pl.lit(owner).alias("LastModifiedById"),
         )
-        for field in self.sobject.fields.values():
-            if field.name in ("OwnerId",) and field.type == "reference":
-                frame = frame.with_columns(
-                    pl.col(field.name).fill_null(owner)
-                    if field.name in frame.columns
-                    else pl.lit(owner).alias(field.name)
-                )
-            elif field.default_value is not None and field.type == "boolean":
-                frame = frame.with_columns(
-                    pl.col(field.name).fill_null(bool(field.default_value))
-                    if field.name in frame.columns
-                    else pl.lit(bool(field.default_value)).alias(field.name)
-                )
+        frame = frame.with_columns(self.defaults(frame, owner))
         self.store.insert(self.sobject, frame)
         placed = pl.Series("Id", [None] * self.height, dtype=pl.Utf8)
-        positions = creating.arg_true()
-        return placed.scatter(positions, new_ids)
+        return placed.scatter(creating.arg_true(), new_ids)
+
+    def defaults(self, frame: pl.DataFrame, owner: str) -> list[pl.Expr]:
+        """Values the org fills in on create: the owner, and checkbox defaults."""
+        fills = []
+        for field in self.sobject.fields.values():
+            if field.name == "OwnerId":
+                default = owner
+            elif field.type == "boolean" and field.default_value is not None:
+                default = bool(field.default_value)
+            else:
+                continue
+            column = pl.col(field.name) if field.name in frame.columns else pl.lit(None)
+            fills.append(column.fill_null(default).alias(field.name))
+        return fills
 
     def update_rows(self, updating: pl.Series) -> None:
         fields = [n for n in self.values if n != "Id"]

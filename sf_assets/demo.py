@@ -56,8 +56,9 @@ def run_demo(workdir: Path | None = None) -> int:
         account_id = create_account(sf)
         query_account(sf, account_id)
         bulk_insert(sf, account_id)
-        used, total = sf.api_usage["api-usage"]
-        print(f"\n  API usage reported by the org: {used} of {total} daily calls")
+        daily = sf.limits()["DailyApiRequests"]
+        used = daily["Max"] - daily["Remaining"]
+        print(f"\n  API calls spent (GET /limits): {used} of {daily['Max']} daily calls")
     print("  sandbox org stopped\n")
     print("Run your own: sf-assets sandbox --port 8443 --info-file .sf-assets/sandbox.json")
     return 0

@@ -32,7 +32,9 @@ def local_org(
     log = (workdir / "sandbox.log").open("w")
     process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
     try:
-        yield wait_for_info(info_file, process)
+        info = wait_for_info(info_file, process)
+        info["pid"] = process.pid
+        yield info
     finally:
         process.terminate()
         try:
