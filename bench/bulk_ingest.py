@@ -21,8 +21,7 @@ from typing import Any
 import polars as pl
 
 from resources.https import TrustingSession
-from resources.salesforce import SalesforceResource
-from sf_assets.local_org import local_org
+from sf_assets.local_org import local_org, salesforce_resource
 
 
 def sample_csv(rows: int) -> bytes:
@@ -43,15 +42,7 @@ def sample_csv(rows: int) -> bytes:
 
 class Ingest:
     def __init__(self, info: dict[str, Any]) -> None:
-        sf = SalesforceResource(
-            auth_flow="password",
-            login_url=info["login_url"],
-            username=info["username"],
-            password=info["password"],
-            security_token=info["security_token"],
-            ca_bundle=info["ca_bundle"],
-            api_version=info["api_version"],
-        ).client()
+        sf = salesforce_resource(info).client()
         self.base = f"{info['instance_url']}/services/data/v{info['api_version']}/jobs/ingest"
         self.http = TrustingSession(info["ca_bundle"])
         self.http.headers["Authorization"] = f"Bearer {sf.session_id}"

@@ -542,7 +542,7 @@ def header_of(data: bytes, separator: str) -> list[str]:
 
 
 def process_ingest(org: Org, job: Job) -> None:
-    """Parse the upload, check the header, and hand all rows to the write engine at once."""
+    """Check the upload and its header, then hand all rows to the write engine at once."""
     if not begin(job):
         return
     started = time.perf_counter()
@@ -550,19 +550,21 @@ def process_ingest(org: Org, job: Job) -> None:
     try:
         fault = org.faults.config.fail_bulk_jobs
         if fault:
-            job.rows = readable_rows(data, job)
             raise JobFailure(fault)
+        check_upload(data, job.line_ending)
+        if not blank(data):  # closing a job without data just completes it
+            check_header(org.schema, job)
         job.rows = parse_rows(data, job)
-        check_header(org.schema, job)
         job.outcome = write_rows(org, job, job.rows)
         job.processed = job.rows.height
         job.failed = int((~job.outcome["success"]).sum()) if job.outcome.height else 0
-        job.processing_ms = elapsed_ms(started)
         job.move(("InProgress",), "JobComplete")
     except JobFailure as failure:
+        job.rows = job.rows if job.rows is not None else readable_rows(data, job)
         job.error_message = str(failure)
-        job.processing_ms = elapsed_ms(started)
         job.move(("InProgress",), "Failed")
+    finally:
+        job.processing_ms = elapsed_ms(started)
 
 
 def write_rows(org: Org, job: Job, rows: pl.DataFrame) -> pl.DataFrame:
@@ -580,8 +582,6 @@ def elapsed_ms(started: float) -> int:
 
 def parse_rows(data: bytes, job: Job) -> pl.DataFrame:
     """The uploaded CSV as Utf8 columns: None for an empty cell, NULL for `#N/A`."""
-    check_encoding(data)
-    check_line_endings(data, job.line_ending)
     frame = read_csv(data, job)
     has_na = NOT_AVAILABLE.encode() in data
     return frame.with_columns(wire_value(pl.col(c), has_na=has_na).alias(c) for c in frame.columns)
@@ -590,9 +590,16 @@ def parse_rows(data: bytes, job: Job) -> pl.DataFrame:
 def readable_rows(data: bytes, job: Job) -> pl.DataFrame | None:
     """The rows, if they can be read at all: what `unprocessedrecords` shows of a failed job."""
     try:
+        check_upload(data, job.line_ending)
         return parse_rows(data, job)
     except JobFailure:
         return None
+
+
+def check_upload(data: bytes, line_ending: str) -> None:
+    """Problems with the bytes themselves fail the job before any row is looked at."""
+    check_encoding(data)
+    check_line_endings(data, line_ending)
 
 
 def check_encoding(data: bytes) -> None:
@@ -608,17 +615,26 @@ def check_encoding(data: bytes) -> None:
 def check_line_endings(data: bytes, line_ending: str) -> None:
     """The data must use the job's lineEnding. An unclosed quote swallows every line ending
     after it, and Salesforce reports it the same way."""
-    crlf = data.count(b"\r\n")
-    wrong = crlf > 0 if line_ending == "LF" else crlf != data.count(b"\n")
-    if wrong or data.count(b'"') % 2:
+    if not uses_line_ending(data, line_ending) or data.count(b'"') % 2:
         raise JobFailure(
             "ClientInputError : LineEnding is invalid on user data. "
             f"Current LineEnding setting is {line_ending}"
         )
 
 
+def uses_line_ending(data: bytes, line_ending: str) -> bool:
+    """LF data holds no CRLF at all; CRLF data ends every line with CRLF."""
+    if line_ending == "LF":
+        return b"\r\n" not in data
+    return data.count(b"\r\n") == data.count(b"\n")
+
+
+def blank(data: bytes) -> bool:
+    return not data or data.isspace()
+
+
 def read_csv(data: bytes, job: Job) -> pl.DataFrame:
-    if not data.strip():
+    if blank(data):
         return pl.DataFrame(schema=dict.fromkeys(job.header, pl.Utf8))
     try:
         return pl.read_csv(
@@ -626,15 +642,20 @@ def read_csv(data: bytes, job: Job) -> pl.DataFrame:
             separator=job.separator,
             quote_char='"',
             infer_schema=False,
-            new_columns=job.header or None,
+            new_columns=job.header if distinct(job.header) else None,
             raise_if_empty=False,
             truncate_ragged_lines=False,
         )
     except pl.exceptions.PolarsError as error:
+        problem = "a row has more fields than the header" if "more fields" in str(error) else ""
         raise JobFailure(
-            "ClientInputError : Failed to parse the CSV data: a row does not match the header "
-            f"({str(error).splitlines()[0]})"
+            f"ClientInputError : Failed to parse the CSV data: {problem or 'malformed CSV'}"
         ) from None
+
+
+def distinct(names: list[str]) -> bool:
+    """Names polars can use as they are: some, and none repeated."""
+    return bool(names) and len(set(names)) == len(names)
 
 
 def wire_value(column: pl.Expr, *, has_na: bool) -> pl.Expr:
@@ -682,12 +703,14 @@ async def ingest_results(request: Request) -> Response:
     if kind is None:
         raise not_found()
     _, job = job_of(request, "ingest")
-    return await csv_response(request, lambda: result_frame(job, kind), job)
+    header = result_header(job, kind)
+    return await csv_response(request, lambda: result_frame(job, kind), header, job)
 
 
 async def csv_response(
     request: Request,
     frame: Callable[[], pl.DataFrame],
+    header: list[str],
     job: Job,
     headers: dict[str, str] | None = None,
 ) -> Response:
@@ -695,7 +718,7 @@ async def csv_response(
     meanwhile, and gzipped when the client accepts it, as Salesforce does for large results."""
     gzipped = "gzip" in request.headers.get("accept-encoding", "").lower()
     body = await asyncio.get_running_loop().run_in_executor(
-        None, lambda: csv_bytes(frame(), job, gzipped=gzipped)
+        None, lambda: csv_bytes(frame(), header, job, gzipped=gzipped)
     )
     headers = dict(headers or {})
     if gzipped:
@@ -703,10 +726,22 @@ async def csv_response(
     return Response(body, media_type="text/csv", headers=headers)
 
 
-def csv_bytes(frame: pl.DataFrame, job: Job, *, gzipped: bool) -> bytes:
-    """Every value quoted, in the job's delimiter and line ending, as Salesforce writes them."""
+def csv_bytes(frame: pl.DataFrame, header: list[str], job: Job, *, gzipped: bool) -> bytes:
+    """Every value quoted, in the job's delimiter and line ending, as Salesforce writes them.
+
+    The header line is written here rather than by polars so that it can repeat a column name
+    (a job that failed for a duplicate header still lists its rows as unprocessed).
+    """
     buffer = io.BytesIO()
-    frame.write_csv(buffer, quote_style="always", separator=job.separator, line_terminator=job.eol)
+    quoted = ('"' + name.replace('"', '""') + '"' for name in header)
+    buffer.write((job.separator.join(quoted) + job.eol).encode("utf-8"))
+    frame.write_csv(
+        buffer,
+        include_header=False,
+        quote_style="always",
+        separator=job.separator,
+        line_terminator=job.eol,
+    )
     data = buffer.getvalue()
     return gzip.compress(data, compresslevel=1) if gzipped else data
 
@@ -739,6 +774,13 @@ def echoed_rows(job: Job) -> pl.DataFrame:
     if rows is None:
         return pl.DataFrame(schema=dict.fromkeys(job.header, pl.Utf8))
     return rows.select(echoed(pl.col(name)).alias(name) for name in rows.columns)
+
+
+def result_header(job: Job, kind: str) -> list[str]:
+    columns = job.header
+    if not columns and job.rows is not None:
+        columns = job.rows.columns
+    return columns if kind == "unprocessed" else result_columns(kind, columns)
 
 
 def echoed(column: pl.Expr) -> pl.Expr:
@@ -839,7 +881,7 @@ def process_query(org: Org, job: Job, compiled: CompiledQuery) -> None:
 
 def as_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """Bulk query CSV values: `2024-01-01T10:00:00.000Z`, `true`/`false`, numbers as text."""
-    if dtype == pl.Datetime or isinstance(dtype, pl.Datetime):
+    if isinstance(dtype, pl.Datetime):
         return column.dt.strftime("%Y-%m-%dT%H:%M:%S%.3fZ")
     if dtype == pl.Date:
         return column.dt.strftime("%Y-%m-%d")
@@ -878,7 +920,7 @@ async def query_results(request: Request) -> Response:
         "Sforce-NumberOfRecords": str(page.height),
         "Sforce-Locator": make_locator(following) if following < job.records.height else "null",
     }
-    return await csv_response(request, lambda: page, job, headers)
+    return await csv_response(request, lambda: page, page.columns, job, headers)
 
 
 def make_locator(offset: int) -> str:

@@ -71,6 +71,16 @@ class Store:
                 raise
             self.con.execute("COMMIT")
 
+    @contextmanager
+    def registered(self, name: str, frame: pl.DataFrame) -> Iterator[duckdb.DuckDBPyConnection]:
+        """`frame` visible to SQL as `name` for the duration of the block."""
+        with self.lock:
+            self.con.register(name, frame)
+            try:
+                yield self.con
+            finally:
+                self.con.unregister(name)
+
     def query(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         with self.lock:
             return self.con.execute(sql, list(params)).pl()
@@ -98,27 +108,18 @@ class Store:
         """Records whose `field` equals one of `values`: columns key, Id, IsDeleted."""
         keys = pl.DataFrame({"key": values.cast(pl.Utf8)}).unique()
         column = f"CAST(t.{quote(field)} AS VARCHAR)"
+        key = "k.key"
         if case_insensitive:
             column, key = f"lower({column})", "lower(k.key)"
-        else:
-            key = "k.key"
-        with self.lock:
-            self.con.register("_keys", keys)
-            try:
-                return self.con.execute(
-                    f"SELECT k.key AS key, t.Id AS Id, t.IsDeleted AS IsDeleted "
-                    f"FROM _keys k JOIN {quote(sobject.name)} t ON {column} = {key}"
-                ).pl()
-            finally:
-                self.con.unregister("_keys")
+        with self.registered("_keys", keys) as con:
+            return con.execute(
+                "SELECT k.key AS key, t.Id AS Id, t.IsDeleted AS IsDeleted "
+                f"FROM _keys k JOIN {quote(sobject.name)} t ON {column} = {key}"
+            ).pl()
 
     def insert(self, sobject: SObject, frame: pl.DataFrame) -> None:
-        with self.lock:
-            self.con.register("_rows", frame)
-            try:
-                self.con.execute(f"INSERT INTO {quote(sobject.name)} BY NAME SELECT * FROM _rows")
-            finally:
-                self.con.unregister("_rows")
+        with self.registered("_rows", frame) as con:
+            con.execute(f"INSERT INTO {quote(sobject.name)} BY NAME SELECT * FROM _rows")
 
     def update(self, sobject: SObject, frame: pl.DataFrame, fields: list[str]) -> None:
         """Apply `frame` (Id, each field, and `__null__<field>` flags) to existing records.
@@ -132,33 +133,26 @@ class Store:
             for f in fields
         ]
         assignments += ["LastModifiedDate = r.__now", "SystemModstamp = r.__now"]
-        with self.lock:
-            self.con.register("_rows", frame)
-            try:
-                self.con.execute(
-                    f"UPDATE {quote(sobject.name)} AS t SET {', '.join(assignments)} "
-                    "FROM _rows r WHERE t.Id = r.Id"
-                )
-            finally:
-                self.con.unregister("_rows")
+        with self.registered("_rows", frame) as con:
+            con.execute(
+                f"UPDATE {quote(sobject.name)} AS t SET {', '.join(assignments)} "
+                "FROM _rows r WHERE t.Id = r.Id"
+            )
 
     def delete(self, sobject: SObject, ids: list[str], *, hard: bool) -> None:
+        """Soft delete keeps the record for queryAll and getDeleted; hard delete removes it."""
         if not ids:
             return
         table = quote(sobject.name)
-        with self.lock:
-            self.con.register("_ids", pl.DataFrame({"Id": ids}))
-            try:
-                if hard:
-                    self.con.execute(f"DELETE FROM {table} WHERE Id IN (SELECT Id FROM _ids)")
-                else:
-                    self.con.execute(
-                        f"UPDATE {table} SET IsDeleted = true, SystemModstamp = ? "
-                        "WHERE Id IN (SELECT Id FROM _ids)",
-                        [utc_now()],
-                    )
-            finally:
-                self.con.unregister("_ids")
+        with self.registered("_ids", pl.DataFrame({"Id": ids})) as con:
+            if hard:
+                con.execute(f"DELETE FROM {table} WHERE Id IN (SELECT Id FROM _ids)")
+            else:
+                con.execute(
+                    f"UPDATE {table} SET IsDeleted = true, SystemModstamp = ? "
+                    "WHERE Id IN (SELECT Id FROM _ids)",
+                    [utc_now()],
+                )
 
     def records(
         self, sobject: SObject, ids: list[str], *, include_deleted: bool = False
@@ -167,15 +161,10 @@ class Store:
         if not ids:
             return pl.DataFrame()
         deleted = "" if include_deleted else " AND NOT IsDeleted"
-        with self.lock:
-            self.con.register("_ids", pl.DataFrame({"Id": ids}))
-            try:
-                return self.con.execute(
-                    f"SELECT * FROM {quote(sobject.name)} "
-                    f"WHERE Id IN (SELECT Id FROM _ids){deleted}"
-                ).pl()
-            finally:
-                self.con.unregister("_ids")
+        with self.registered("_ids", pl.DataFrame({"Id": ids})) as con:
+            return con.execute(
+                f"SELECT * FROM {quote(sobject.name)} WHERE Id IN (SELECT Id FROM _ids){deleted}"
+            ).pl()
 
     def count(self, sobject: SObject) -> int:
         return int(self.scalar(f"SELECT count(*) FROM {quote(sobject.name)} WHERE NOT IsDeleted"))

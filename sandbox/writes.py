@@ -555,22 +555,19 @@ class _Run:
         table = quote(self.sobject.name)
         if touched.is_empty():
             return
-        self.store.con.register("_touched", pl.DataFrame({"Id": touched}))
-        try:
+        with self.store.registered("_touched", pl.DataFrame({"Id": touched})) as con:
             if "Name" in fields and not fields["Name"].createable and "LastName" in fields:
-                self.store.con.execute(
+                con.execute(
                     f"UPDATE {table} SET Name = trim(concat_ws(' ', FirstName, LastName)) "
                     "WHERE Id IN (SELECT Id FROM _touched)"
                 )
             for field in fields.values():
                 if field.auto_number:
-                    self.store.con.execute(
+                    con.execute(
                         f"UPDATE {table} SET {quote(field.name)} = "
-                        f"lpad(CAST(CAST(substr(Id, 6, 10) AS BIGINT) + 100 AS VARCHAR), 8, '0') "
+                        "lpad(CAST(CAST(substr(Id, 6, 10) AS BIGINT) + 100 AS VARCHAR), 8, '0') "
                         f"WHERE Id IN (SELECT Id FROM _touched) AND {quote(field.name)} IS NULL"
                     )
-        finally:
-            self.store.con.unregister("_touched")
 
     def outcome(self, created_ids: pl.Series) -> pl.DataFrame:
         ok = self.errors.ok

@@ -14,8 +14,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from resources.salesforce import SalesforceResource
-from sf_assets.local_org import local_org
+from sf_assets.local_org import local_org, salesforce_resource
 
 CONTACTS = 1000
 
@@ -42,16 +41,7 @@ def run_demo(workdir: Path | None = None) -> int:
     print("sf-assets demo: a local Salesforce org, driven by the real simple-salesforce client\n")
     with local_org(workdir) as info:
         print(f"  sandbox org ready at {info['instance_url']} (API v{info['api_version']})")
-        resource = SalesforceResource(
-            auth_flow="password",
-            login_url=info["login_url"],
-            username=info["username"],
-            password=info["password"],
-            security_token=info["security_token"],
-            ca_bundle=info["ca_bundle"],
-            api_version=info["api_version"],
-        )
-        sf = resource.client()
+        sf = salesforce_resource(info).client()
         print(f"  logged in as {info['username']} (SOAP login, password + security token)")
         account_id = create_account(sf)
         query_account(sf, account_id)

@@ -15,7 +15,22 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from resources.salesforce import SalesforceResource
+
 START_TIMEOUT_SECONDS = 60
+
+
+def salesforce_resource(info: dict[str, Any]) -> SalesforceResource:
+    """The Salesforce resource for an org described by an info file (username-password login)."""
+    return SalesforceResource(
+        auth_flow="password",
+        login_url=info["login_url"],
+        username=info["username"],
+        password=info["password"],
+        security_token=info["security_token"],
+        ca_bundle=info["ca_bundle"],
+        api_version=info["api_version"],
+    )
 
 
 @contextmanager

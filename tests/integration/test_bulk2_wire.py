@@ -318,6 +318,20 @@ def test_an_aborted_job_can_be_deleted_and_is_gone_after(http: Wire) -> None:
     )
 
 
+def test_a_job_closed_without_data_completes_with_no_records(http: Wire) -> None:
+    job_id = open_job(http)
+
+    set_state(http, job_id, "UploadComplete")
+    job = finished(http, job_id)
+
+    assert (job["state"], job["numberRecordsProcessed"], job["numberRecordsFailed"]) == (
+        "JobComplete",
+        0,
+        0,
+    )
+    assert results(http, job_id, "successfulResults").text == '"sf__Id","sf__Created"\n'
+
+
 def test_a_finished_job_reports_every_key_with_its_type(http: Wire) -> None:
     job = run_ingest(http, "LastName,Email\nAda,ada@example.com\nGrace,not-an-address\n")
 
@@ -434,7 +448,11 @@ def test_results_are_gzipped_for_clients_that_accept_it(http: Wire) -> None:
             {},
             "InvalidBatch : Field name not found : Foo__c",
         ),
-        ("LastName,lastname\nAda,Ada\n", {}, "InvalidBatch : Duplicate field name: lastname"),
+        (
+            "LastName,Title,LastName\nAda,Fan,Ada\n",
+            {},
+            "InvalidBatch : Duplicate field name: LastName",
+        ),
         (
             "Id,LastName\n0035g0000000001AAA,Ada\n",
             {"operation": "delete"},

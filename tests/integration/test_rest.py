@@ -217,3 +217,10 @@ def test_unknown_route_and_method_answer_in_salesforce_shape(http):
     wrong_method = http.call("PUT", "sobjects/Contact/0035g0000000001AAA", json={})
     assert wrong_method.status_code == 405
     assert wrong_method.json()[0]["errorCode"] == "METHOD_NOT_ALLOWED"
+
+
+def test_create_with_no_fields_names_every_required_field(sf):
+    with pytest.raises(SalesforceMalformedRequest) as excinfo:
+        sf.Task.create({})
+    assert error_code(excinfo) == "REQUIRED_FIELD_MISSING"
+    assert excinfo.value.content[0]["fields"] == ["Status", "Priority"]
