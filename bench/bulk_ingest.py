@@ -34,7 +34,7 @@ def sample_csv(rows: int) -> bytes:
             "Email": "fan" + n.cast(pl.Utf8) + "@example.com",
             "External_Id__c": "ext-" + n.cast(pl.Utf8),
             "Ticket_Count__c": (n % 9 + 1).cast(pl.Utf8),
-            "Birthdate": pl.lit("1990-01-01"),
+            "Birthdate": pl.Series(["1990-01-01"]).new_from_index(0, rows),
         }
     )
     return frame.write_csv().encode()

@@ -127,8 +127,11 @@ class Gateway:
                 headers = list(message.get("headers", []))
                 headers.append((b"sforce-limit-info", self.org.limit_info().encode()))
                 message = {**message, "headers": headers}
-                if lose:
-                    await send(message)
+                if lose:  # promise a body that never comes, then hang up
+                    headers = [(k, v) for k, v in headers if k.lower() != b"content-length"]
+                    headers.append((b"content-length", b"1048576"))
+                    # (a 204 or 304 may carry no body, so those would look complete)
+                    await send({**message, "status": 200, "headers": headers})
                     raise LostResponse(scope["path"])
             await send(message)
 

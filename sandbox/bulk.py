@@ -206,21 +206,27 @@ def summary(job: Job, *, with_upload: bool = True) -> dict[str, Any]:
 
 
 def full_info(job: Job) -> dict[str, Any]:
-    """Get Job Info: the summary plus job type, counters and timings."""
+    """Get Job Info: the summary plus job type, CSV format, counters and timings."""
     info = summary(job, with_upload=False)
+    layout = {"lineEnding": job.line_ending, "columnDelimiter": job.column_delimiter}
     if job.kind == "ingest":
-        info.update(jobType="V2Ingest", contentUrl=job.content_url)
+        info.update(jobType="V2Ingest", contentUrl=job.content_url, **layout)
+        info.update(
+            numberRecordsProcessed=job.processed,
+            numberRecordsFailed=job.failed,
+            retries=0,
+            totalProcessingTime=job.processing_ms,
+            apiActiveProcessingTime=job.processing_ms,
+            apexProcessingTime=0,
+        )
     else:
-        info["jobType"] = "V2Query"
-    info.update(lineEnding=job.line_ending, columnDelimiter=job.column_delimiter)
-    info["numberRecordsProcessed"] = job.processed
-    if job.kind == "ingest":
-        info["numberRecordsFailed"] = job.failed
-    info.update(retries=0, totalProcessingTime=job.processing_ms)
-    if job.kind == "ingest":
-        info.update(apiActiveProcessingTime=job.processing_ms, apexProcessingTime=0)
-    else:
-        info["isPkChunkingSupported"] = True
+        info.update(jobType="V2Query", **layout)
+        info.update(
+            numberRecordsProcessed=job.processed,
+            retries=0,
+            totalProcessingTime=job.processing_ms,
+            isPkChunkingSupported=True,
+        )
     if job.error_message is not None:
         info["errorMessage"] = job.error_message
     return info

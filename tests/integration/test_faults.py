@@ -109,3 +109,11 @@ def test_invalid_fault_settings_are_refused(http):
     assert response.json()[0]["errorCode"] == "INVALID_FAULTS"
     unknown = http.session.put(http.url("/__admin/faults"), json={"no_such_fault": 1})
     assert unknown.status_code == 400
+
+
+def test_lost_response_of_an_update_without_body(sf, http):
+    record = sf.Contact.create({"LastName": "Before"})
+    http.admin("PATCH", "faults", json={"lose_responses": {"path_contains": record["id"], "count": 1}})
+    with pytest.raises(requests.exceptions.RequestException):
+        sf.Contact.update(record["id"], {"LastName": "After"})
+    assert sf.Contact.get(record["id"])["LastName"] == "After"
