@@ -46,7 +46,8 @@ def find_uv() -> str:
 
 
 def run(*args: str) -> None:
-    print("+", " ".join(args[1:] if args[0].endswith("uv") else args), flush=True)
+    shown = ["uv", *args[1:]] if Path(args[0]).stem == "uv" else list(args)
+    print("+", " ".join(shown), flush=True)
     completed = subprocess.run(args, cwd=ROOT)
     if completed.returncode != 0:
         sys.exit(completed.returncode)
