@@ -113,7 +113,9 @@ def test_invalid_fault_settings_are_refused(http):
 
 def test_lost_response_of_an_update_without_body(sf, http):
     record = sf.Contact.create({"LastName": "Before"})
-    http.admin("PATCH", "faults", json={"lose_responses": {"path_contains": record["id"], "count": 1}})
+    http.admin(
+        "PATCH", "faults", json={"lose_responses": {"path_contains": record["id"], "count": 1}}
+    )
     with pytest.raises(requests.exceptions.RequestException):
         sf.Contact.update(record["id"], {"LastName": "After"})
     assert sf.Contact.get(record["id"])["LastName"] == "After"
