@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -36,7 +36,8 @@ def new_jwt_private_key_pem() -> str:
 
 @dataclass
 class Credentials:
-    """What a user of the org can log in with; made fresh for every start."""
+    """What a user of the org can log in with: made at the first start, and kept with the
+    records when the org has a state file, so a restarted org accepts the same logins."""
 
     username: str = USERNAME
     password: str = field(default_factory=lambda: "Pw-" + secrets.token_urlsafe(12))
@@ -70,7 +71,7 @@ class Org:
         self.org_id = ORG_ID
         self.schema: Schema = load_schema(schema_path)
         self.store = Store(self.schema, state_path)
-        self.credentials = credentials or Credentials()
+        self.credentials = credentials or self._stored_credentials()
         self.faults = Faults(faults)
         self.lock = threading.Lock()
         self.sessions: dict[str, Session] = {}
@@ -84,6 +85,23 @@ class Org:
         self.extensions: dict[str, Any] = {}  # per-feature state (bulk jobs, emarsys uploads)
 
     # -- users and sessions --------------------------------------------------------------
+
+    def _stored_credentials(self) -> Credentials:
+        names = [f.name for f in fields(Credentials)]
+        self.store.con.execute(
+            "CREATE TABLE IF NOT EXISTS _credentials ("
+            + ", ".join(f"{name} VARCHAR" for name in names)
+            + ")"
+        )
+        row = self.store.con.execute("SELECT * FROM _credentials").fetchone()
+        if row is not None:
+            return Credentials(*row)
+        credentials = Credentials()
+        self.store.con.execute(
+            f"INSERT INTO _credentials VALUES ({', '.join(['?'] * len(names))})",
+            [getattr(credentials, name) for name in names],
+        )
+        return credentials
 
     def _ensure_integration_user(self) -> str:
         """The user every session belongs to; records it creates are owned by it."""

@@ -77,10 +77,12 @@ def test_info_file_names_everything_a_client_needs(tmp_path):
 
 def test_state_file_keeps_records_and_credentials_across_restarts(tmp_path):
     state = tmp_path / "org.duckdb"
-    with running_sandbox(tmp_path, "--state", str(state)) as info:
-        admin(info, "POST", "records/Account", json=[{"Name": "Survivor"}])
-    with running_sandbox(tmp_path, "--state", str(state)) as info:
-        assert [r["Name"] for r in admin(info, "GET", "records/Account")] == ["Survivor"]
+    with running_sandbox(tmp_path, "--state", str(state)) as first:
+        admin(first, "POST", "records/Account", json=[{"Name": "Survivor"}])
+    with running_sandbox(tmp_path, "--state", str(state)) as second:
+        assert [r["Name"] for r in admin(second, "GET", "records/Account")] == ["Survivor"]
+    for secret in ("password", "security_token", "client_secret", "emarsys_token"):
+        assert first[secret] == second[secret], f"{secret} changed across a restart"
 
 
 def test_faults_file_is_applied(tmp_path):
