@@ -19,11 +19,26 @@ def main(argv: list[str] | None = None) -> int:
         help="run a local Salesforce org over HTTPS (see `sf-assets sandbox --help`)",
         add_help=False,
     )
-    commands.add_parser("demo", help="start the sandbox org and drive it end to end")
+    commands.add_parser("demo", help="write the sample batches into the sandbox org, twice")
+    commands.add_parser("schema", help="print the JSON schema of sync specs (for editors)")
+    commands.add_parser(
+        "validate", help="check every sync spec against the live org before anything is written"
+    )
     args, rest = parser.parse_known_args(argv)
     if args.command == "sandbox":
         # The sandbox is a separate program: the pipeline only ever reaches it over HTTPS.
         os.execv(sys.executable, [sys.executable, "-m", "sandbox", *rest])
+    if rest:
+        parser.error(f"unrecognized arguments: {' '.join(rest)}")
+    if args.command == "schema":
+        from sf_assets.specs import schema_text
+
+        print(schema_text())
+        return 0
+    if args.command == "validate":
+        from sf_assets.validate import run_validate
+
+        return run_validate()
     from sf_assets.demo import run_demo
 
     return run_demo()

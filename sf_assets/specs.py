@@ -221,4 +221,3 @@ def load_specs(directory: Path | None = None) -> list[LoadedSpec]:
 
 def schema_text() -> str:
     return json.dumps(json_schema(), indent=2)
-

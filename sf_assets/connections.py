@@ -1,0 +1,55 @@
+"""Resources built from the environment: the Salesforce connections syncs name, and staging.
+
+A sync names a connection (`target.salesforce: default`); its settings come from variables
+with a prefix: `SF_` for `default`, `SF_<NAME>_` for any other. Secrets are wired as
+`dg.EnvVar`, so Dagster reads them when a run starts and never shows them in the UI; the
+non-secret settings (login URL, username, CA bundle) are read when definitions load.
+"""
+
+from __future__ import annotations
+
+import os
+
+import dagster as dg
+
+from resources.salesforce import SalesforceResource
+from sf_assets.staging import StagingStore
+
+SECRETS = ("password", "security_token", "client_secret", "refresh_token", "session_id")
+SETTINGS = (
+    "auth_flow",
+    "login_url",
+    "username",
+    "client_id",
+    "private_key_file",
+    "instance_url",
+    "api_version",
+    "ca_bundle",
+)
+DEFAULT_STAGING = ".sf-assets/staging.duckdb"
+
+
+def resource_key(connection: str) -> str:
+    return "salesforce" if connection == "default" else f"salesforce_{connection}"
+
+
+def env_prefix(connection: str) -> str:
+    return "SF_" if connection == "default" else f"SF_{connection.upper()}_"
+
+
+def salesforce_from_env(connection: str = "default") -> SalesforceResource:
+    prefix = env_prefix(connection)
+    config: dict[str, object] = {}
+    for name in SETTINGS:
+        value = os.environ.get(prefix + name.upper())
+        if value:
+            config[name] = value
+    for name in SECRETS:
+        variable = prefix + name.upper()
+        if os.environ.get(variable):
+            config[name] = dg.EnvVar(variable)
+    return SalesforceResource(**config)
+
+
+def staging_from_env() -> StagingStore:
+    return StagingStore(path=os.environ.get("SF_ASSETS_STAGING", DEFAULT_STAGING))

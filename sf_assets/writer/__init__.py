@@ -1,0 +1,30 @@
+"""Writing a batch of mapped rows into Salesforce exactly once.
+
+`write_batch` sends the rows of a batch that Salesforce has not confirmed yet, through sObject
+Collections or Bulk API 2.0, records every row's outcome in the staging ledger and reports what
+happened. Modules: `batch` (the sequence), `rest` and `bulk` (the two APIs), `resume` (what an
+earlier run left open), `lookup` (resolving lost answers), `wire` (value formatting), `api`
+and `retry` (HTTP calls), `outcomes`, `context`, `model`, `errors`.
+"""
+
+from sf_assets.writer.batch import AUTO_BULK_THRESHOLD, choose_api, write_batch
+from sf_assets.writer.errors import (
+    BulkJobFailed,
+    DailyApiLimitExceeded,
+    SalesforceApiError,
+    WriteError,
+)
+from sf_assets.writer.model import WriteJob, WriteOptions, WriteReport
+
+__all__ = [
+    "AUTO_BULK_THRESHOLD",
+    "BulkJobFailed",
+    "DailyApiLimitExceeded",
+    "SalesforceApiError",
+    "WriteError",
+    "WriteJob",
+    "WriteOptions",
+    "WriteReport",
+    "choose_api",
+    "write_batch",
+]

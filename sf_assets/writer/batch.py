@@ -1,0 +1,206 @@
+"""Writing one batch: finish what an earlier run left open, send only rows without a
+successful outcome, retry locked rows, and report what happened.
+
+Rows are matched to outcomes by their source key, so re-materializing a written batch sends
+nothing (and calls nothing), and a partly written batch sends only what is missing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+
+import polars as pl
+
+from sf_assets.writer import bulk, outcomes, rest
+from sf_assets.writer.api import Api
+from sf_assets.writer.context import WriteContext
+from sf_assets.writer.errors import (
+    DailyApiLimitExceeded,
+    OutcomeUnknown,
+    SalesforceApiError,
+    WriteError,
+)
+from sf_assets.writer.model import FAILURE_SCHEMA, WriteJob, WriteReport
+from sf_assets.writer.resume import resume_open_jobs
+from sf_assets.writer.retry import reason
+
+# Rows at which `api: auto` switches from sObject Collections to Bulk API 2.0. Provisional until
+# bench/writeback.py has measured the crossover.
+AUTO_BULK_THRESHOLD = 2000
+REQUIRED_COLUMNS = ("_row", "_key", "_hash")
+
+
+def choose_api(setting: str, rows: int) -> str:
+    if setting != "auto":
+        return setting
+    return "bulk" if rows >= AUTO_BULK_THRESHOLD else "rest"
+
+
+def write_batch(job: WriteJob) -> WriteReport:
+    """Write the batch's rows that Salesforce has not confirmed yet; see the module doc."""
+    started = time.monotonic()
+    missing = [c for c in REQUIRED_COLUMNS if c not in job.mapped.columns]
+    if missing:
+        raise ValueError(f"the mapped frame lacks the columns {', '.join(missing)}")
+    with Api(job.salesforce, job.log, job.options) as api:
+        ctx = WriteContext(job, api)
+        already = written_keys(ctx).len()
+        chosen = choose_api(job.spec.api, job.mapped.height - already)
+        try:
+            resume_open_jobs(ctx)
+            pending = job.mapped.filter(~pl.col("_key").is_in(written_keys(ctx).implode()))
+            chosen = choose_api(job.spec.api, pending.height)
+            ctx.remaining = pending.height
+            job.log.info(
+                "%s batch %s: %d rows, %d already written, %d to send via %s",
+                ctx.sync,
+                ctx.batch,
+                job.mapped.height,
+                job.mapped.height - pending.height,
+                pending.height,
+                chosen,
+            )
+            send_all(ctx, pending, chosen)
+        except WriteError as error:
+            error.report = report(ctx, chosen, already, started)
+            raise
+        except (SalesforceApiError, OutcomeUnknown) as error:
+            partial = report(ctx, chosen, already, started)
+            raise stopped(ctx, error, partial) from None
+        return report(ctx, chosen, already, started)
+
+
+def written_keys(ctx: WriteContext) -> pl.Series:
+    settled = ctx.job.staging.successful_keys(ctx.sync, ctx.batch)
+    return ctx.job.mapped["_key"].filter(ctx.job.mapped["_key"].is_in(settled.implode()))
+
+
+def send_all(ctx: WriteContext, pending: pl.DataFrame, api: str) -> None:
+    """Send every pending row, then the rows that met a lock again, a few rounds at most."""
+    rows = reject_unmatchable(ctx, pending)
+    if rows.is_empty():
+        ctx.record(outcomes.empty(), api=api)  # settles the batch: moves the watermark
+        return
+    send = bulk.send if api == "bulk" else rest.send
+    rounds = ctx.options.lock_retries + 1
+    for number in range(rounds):
+        last = number == rounds - 1
+        ctx.first_round = number == 0
+        locked = send(ctx, rows, last_round=last)
+        if locked.is_empty() or last:
+            return
+        delay = ctx.options.retry_initial_seconds * 2**number * (1 + random.random())
+        ctx.log.warning(
+            "%d rows failed with UNABLE_TO_LOCK_ROW; sending them again (round %d of %d) in %.1f s",
+            locked.len(),
+            number + 2,
+            rounds,
+            delay,
+        )
+        time.sleep(delay)
+        rows = rows.filter(pl.col("_key").is_in(locked.implode()))
+
+
+def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose match_on value is empty or shared with another row cannot be tied to their
+    results (nor found after a lost answer): they fail here, with the reason, unsent."""
+    keys = ctx.keys
+    shared = keys.filter(pl.col("_match").is_duplicated())["_match"]
+    bad = keys.filter(
+        pl.col("_match").is_null()
+        | (pl.col("_match") == "")
+        | pl.col("_match").is_in(shared.implode())
+    )
+    bad = bad.filter(pl.col("_key").is_in(pending["_key"].implode()))
+    if bad.is_empty():
+        return pending
+    ctx.log.warning(
+        "%d rows have an empty or repeated %s; not sent", bad.height, ctx.target.match_on
+    )
+    failed = outcomes.rows(
+        bad["_key"],
+        "failed",
+        job_id=None,
+        code="INVALID_MATCH_KEY",
+        message=f"{ctx.target.match_on} is empty or repeated within the batch",
+    )
+    ctx.record(failed, api="none")
+    return pending.filter(~pl.col("_key").is_in(bad["_key"].implode()))
+
+
+def report(ctx: WriteContext, api: str, already: int, started: float) -> WriteReport:
+    """Counts from the ledger: what this run recorded, and every row still failing."""
+    job = ctx.job
+    latest = job.staging.latest_outcomes(ctx.sync, ctx.batch)
+    mine = latest.filter(pl.col("run_id") == job.run_id)["status"]
+    failures = (
+        latest.filter(pl.col("status") == "failed")
+        .join(job.mapped.select("_key", "_row"), left_on="source_key", right_on="_key")
+        .select(pl.col("source_key").alias("_key"), "_row", "error_code", "error_message", "hint")
+        .sort("_row")
+        .cast(FAILURE_SCHEMA)
+    )
+    result = WriteReport(
+        rows_in=job.mapped.height,
+        already_written=already,
+        sent=ctx.sent,
+        created=int((mine == "created").sum()),
+        updated=int((mine == "updated").sum()),
+        failed=int((mine == "failed").sum()),
+        api=api,
+        api_calls=ctx.api.calls,
+        bulk_job_ids=list(dict.fromkeys(ctx.bulk_job_ids)),
+        duration_seconds=time.monotonic() - started,
+        failures=failures,
+    )
+    log_report(ctx, result)
+    return result
+
+
+def log_report(ctx: WriteContext, result: WriteReport) -> None:
+    ctx.log.info(
+        "%s batch %s via %s: %d rows in, %d already written, %d sent: %d created, %d updated, "
+        "%d failed; %d API calls (%s); %.1f s",
+        ctx.sync,
+        ctx.batch,
+        result.api,
+        result.rows_in,
+        result.already_written,
+        result.sent,
+        result.created,
+        result.updated,
+        result.failed,
+        result.api_calls,
+        ctx.api.usage or "no calls",
+        result.duration_seconds,
+    )
+    if result.failures.height:
+        counts = result.failures.group_by("error_code").len().sort("len", descending=True)
+        summary = ", ".join(f"{code} x{n}" for code, n in counts.iter_rows())
+        ctx.log.warning("%d rows failed (%s); see the failures", result.failures.height, summary)
+
+
+def stopped(ctx: WriteContext, error: Exception, partial: WriteReport) -> WriteError:
+    """The error that ends a write Salesforce would not let finish, saying what is done."""
+    written = partial.created + partial.updated
+    left = partial.rows_in - partial.already_written - written
+    progress = (
+        f"{written} rows were written in this run ({partial.created} created, "
+        f"{partial.updated} updated) and {partial.already_written} before it; {left} rows of "
+        f"batch {ctx.batch} are not written yet. Every row Salesforce confirmed is in the ledger."
+    )
+    if isinstance(error, SalesforceApiError) and error.daily_limit:
+        return DailyApiLimitExceeded(
+            f"Salesforce refused further API calls for sync {ctx.sync}: the org's daily API "
+            f"allocation is used up ({error.code}: {error.message}). {progress} Wait for the "
+            "rolling 24-hour window to free calls, or raise the org's API allocation, then "
+            f"re-materialize the batch: only the {left} rows left are sent.",
+            partial,
+        )
+    return WriteError(
+        f"Salesforce kept failing for sync {ctx.sync} ({reason(error)}: {error}) after "
+        f"retries with backoff. {progress} Re-materialize the batch later: only the rows left "
+        "are sent.",
+        partial,
+    )

@@ -1,0 +1,136 @@
+"""The state one write carries between its steps, and the one way outcomes reach the ledger."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import polars as pl
+
+from sf_assets.hints import hint
+from sf_assets.writer import outcomes, wire
+from sf_assets.writer.api import Api
+from sf_assets.writer.model import WriteJob
+
+LIMIT = "REQUEST_LIMIT_EXCEEDED"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Where rows go, derived from the spec and checked once."""
+
+    object: str
+    operation: str
+    match_on: str  # as spelled in the mapped frame
+    send_nulls: bool  # an explicit null for a null value (update/upsert that clear fields)
+
+    @classmethod
+    def of(cls, job: WriteJob) -> Target:
+        spec = job.spec.target
+        operation = spec.operation
+        if operation == "update" and spec.match_on.lower() != "id":
+            raise ValueError(
+                f"sync {job.spec.name}: an update matches records by Id; set target.match_on to "
+                f"Id (it is {spec.match_on!r}), or use upsert to match on {spec.match_on}"
+            )
+        match_on = next((c for c in job.mapped.columns if c.lower() == spec.match_on.lower()), None)
+        if match_on is None:
+            raise ValueError(
+                f"sync {job.spec.name}: the mapped frame has no column for target.match_on "
+                f"{spec.match_on!r}, so written rows could not be matched to their results"
+            )
+        clears = job.spec.null_values == "clear" and operation != "insert"
+        return cls(spec.object, operation, match_on, clears)
+
+
+class WriteContext:
+    """What the REST and Bulk paths share: the job, the API, the row keys and the counters."""
+
+    def __init__(self, job: WriteJob, api: Api) -> None:
+        self.job = job
+        self.api = api
+        self.log = job.log
+        self.options = job.options
+        self.target = Target.of(job)
+        self.keys = wire.match_text(job.mapped, self.target.match_on, job.object_fields)
+        self.remaining: int | None = None  # rows still to settle; known once pending is known
+        self.sent = 0
+        self.first_round = True  # lock retries resend rows already counted as sent
+        self.bulk_job_ids: list[str] = []
+
+    def count_sent(self, rows: int) -> None:
+        if self.first_round:
+            self.sent += rows
+
+    @property
+    def sync(self) -> str:
+        return self.job.spec.name
+
+    @property
+    def batch(self) -> str:
+        return self.job.batch
+
+    def start_job(self, job_id: str, api: str, keys: pl.Series, state: str) -> None:
+        self.job.staging.start_job(
+            self.sync,
+            self.batch,
+            job_id=job_id,
+            api=api,
+            operation=self.target.operation,
+            keys=keys,
+            run_id=self.job.run_id,
+            state=state,
+        )
+
+    def record(
+        self,
+        answered: pl.DataFrame,
+        *,
+        api: str,
+        close_jobs: Sequence[tuple[str, str]] = (),
+        last_round: bool = True,
+    ) -> None:
+        """Write outcomes, close their jobs and, when this settles the last row, move the
+        watermark: one transaction, after Salesforce has answered."""
+        if self.remaining is not None:
+            self.remaining -= outcomes.final(answered, last_round=last_round).height
+        done = self.remaining is not None and self.remaining <= 0
+        self.job.staging.record_outcomes(
+            self.sync,
+            self.batch,
+            self._ledger_rows(answered, api),
+            run_id=self.job.run_id,
+            close_jobs=close_jobs,
+            watermark=done,
+        )
+        if done:
+            self.log.info(
+                "batch %s of %s: every row answered; watermark moved", self.batch, self.sync
+            )
+
+    def _ledger_rows(self, answered: pl.DataFrame, api: str) -> pl.DataFrame:
+        hashes = self.job.mapped.select("_key", "_hash")
+        codes = answered["error_code"].drop_nulls().unique().to_list()
+        hints = {code: hint(code) for code in codes}
+        limit = pl.col("error_code") == LIMIT
+        return answered.join(hashes, on="_key", how="left").select(
+            pl.col("_key").alias("source_key"),
+            "target_id",
+            pl.lit(self.target.operation).alias("operation"),
+            pl.lit(api).alias("api"),
+            "status",
+            "error_code",
+            "error_message",
+            pl.when(limit & pl.col("error_message").str.contains("Concurrent"))
+            .then(pl.lit(hint(LIMIT, "Concurrent")))
+            .otherwise(
+                pl.col("error_code").replace_strict(hints, default=None, return_dtype=pl.Utf8)
+            )
+            .alias("hint"),
+            pl.col("_hash").alias("content_hash"),
+            "job_id",
+        )
+
+    def key_map(self, keys: pl.Series | list[str]) -> pl.DataFrame:
+        """`_match` (the match_on text as sent) to `_key`, for the given row keys."""
+        return self.keys.filter(pl.col("_key").is_in(pl.Series(keys, dtype=pl.Utf8).implode()))

@@ -1,0 +1,64 @@
+"""What a write is given and what it hands back."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from resources.salesforce import SalesforceResource
+from sf_assets.specs import SyncSpec
+from sf_assets.staging import StagingStore
+
+FAILURE_SCHEMA = {
+    "_key": pl.Utf8,
+    "_row": pl.Int64,
+    "error_code": pl.Utf8,
+    "error_message": pl.Utf8,
+    "hint": pl.Utf8,
+}
+
+
+@dataclass(frozen=True)
+class WriteOptions:
+    """Knobs with production defaults; tests shorten the waits."""
+
+    poll_seconds: float = 0.5  # first wait between Bulk job polls; grows to max_poll_seconds
+    max_poll_seconds: float = 5.0
+    bulk_timeout_seconds: float = 4 * 3600  # give up polling a job after this long
+    retry_attempts: int = 8  # per HTTP call, for retryable faults
+    retry_seconds: float = 300  # total time one HTTP call may spend retrying
+    retry_initial_seconds: float = 0.5
+    retry_max_seconds: float = 30.0
+    lock_retries: int = 3  # extra rounds for rows that failed with UNABLE_TO_LOCK_ROW
+    rest_window_rows: int = 2000  # rows sent between two ledger commits (10 collections calls)
+    bulk_max_bytes: int = 100 * 1024 * 1024  # CSV bytes per Bulk job
+
+
+@dataclass
+class WriteJob:
+    spec: SyncSpec
+    batch: str
+    mapped: pl.DataFrame
+    salesforce: SalesforceResource
+    staging: StagingStore
+    run_id: str
+    log: logging.Logger  # Dagster's context.log in assets
+    object_fields: dict[str, str]  # target field API name -> describe type (for formatting)
+    options: WriteOptions = field(default_factory=WriteOptions)
+
+
+@dataclass
+class WriteReport:
+    rows_in: int
+    already_written: int
+    sent: int
+    created: int
+    updated: int
+    failed: int
+    api: str  # "rest" | "bulk": what this write used (what auto chose)
+    api_calls: int  # HTTP calls to Salesforce made by this write
+    bulk_job_ids: list[str]
+    duration_seconds: float
+    failures: pl.DataFrame  # _key, _row, error_code, error_message, hint (latest failed attempts)
