@@ -83,6 +83,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         f"{spec.target.operation.capitalize()} {spec.target.object} records from "
         f"{_source_label(spec)}, matched on {spec.target.match_on}."
     )
+    description = description.rstrip(".") + "."
     common: dict[str, Any] = {"group_name": name, "partitions_def": partitions}
 
     @dg.asset(
@@ -165,9 +166,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
             if spec.freshness
             else None
         ),
-        description=f"The batch written to Salesforce {spec.target.object} "
-        f"({spec.target.operation} on {spec.target.match_on}); every row's outcome is in the "
-        "ledger.",
+        description=f"{description} Every row's outcome is in the ledger.",
         **common,
     )
     def written(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
@@ -197,6 +196,9 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "created": report.created,
                 "updated": report.updated,
                 "failed": report.failed,
+                "rejected before sending": staging.load_batch(
+                    name, "mapping_rejects", batch
+                ).height,
                 "api": report.api,
                 "API calls used": report.api_calls,
                 "bulk job ids": ", ".join(report.bulk_job_ids) or "none",
