@@ -234,3 +234,47 @@ def test_checks_fail_on_duplicate_keys_and_missing_required_values(sandbox):
     results = {r.check_name: r for r in _checks(SyncSpec.model_validate(spec()), obj, rows)}
     assert not results["match_keys_unique"].passed
     assert not results["required_fields_present"].passed
+
+
+def test_csv_source_with_invalid_utf8_bad_date_and_picklist(project, http):
+    (project / "exports").mkdir()
+    (project / "exports" / "fans.csv").write_bytes(
+        b"contact_id,last_name,birthdate,tier,_BATCH_ID_\n"
+        b"c-1,Good,1990-01-31,Gold,b1\n"
+        b"c-2,Bad\xff\xfeName,1990-01-31,Gold,b1\n"
+        b"c-3,Late,1990-02-31,Gold,b1\n"
+        b"c-4,Shiny,1990-01-31,Diamond,b1\n"
+    )
+    body = spec(
+        source={"csv": "exports/*.csv"},
+        mapping={
+            "External_Id__c": "contact_id",
+            "LastName": "last_name",
+            "Birthdate": "birthdate",
+            "Fan_Tier__c": "tier",
+        },
+    )
+    defs = definitions(project, body)
+    with dg.instance_for_test() as instance:
+        result = run_batch(defs, instance, "b1")
+        assert result.success
+        rejects = metadata(result, "rejects")
+    assert rejects["by reason"] == {
+        "INVALID_UTF8": 1,
+        "INVALID_DATE": 1,
+        "INVALID_PICKLIST_VALUE": 1,
+    }
+    assert list(contacts(http)) == ["c-1"]
+    assert contacts(http)["c-1"]["Birthdate"] == "1990-01-31"
+
+
+def test_unknown_table_fails_the_run_naming_the_sync_and_the_table(project, http):
+    write_warehouse(project, batch("b1", GOOD))
+    defs = definitions(project, spec(source={"duckdb": "warehouse.duckdb", "table": "crm.fanz"}))
+    with dg.instance_for_test() as instance:
+        result = run_batch(defs, instance, "b1")
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = str(failure.event_specific_data.error)
+    assert SYNC in message and "crm.fanz" in message
+    assert contacts(http) == {}
