@@ -1,7 +1,7 @@
 """How fast sf-assets writes a batch into Salesforce, against what a user would write by hand.
 
     uv run python bench/writeback.py [--rows 100000 1000000] [--rest-rows 100000 1000000]
-                                     [--crossover 200 1000 2000 5000 10000] [--repeat 3]
+                                     [--crossover 200 1000 2000 3000 4000 5000 10000] [--repeat 5]
 
 Each measurement runs in its own process with its own sandbox org (started as a separate
 process, as in the demo), so that peak memory is that measurement's alone:
@@ -33,7 +33,7 @@ import polars as pl
 from sf_assets.local_org import local_org, salesforce_resource
 from sf_assets.specs import SyncSpec
 from sf_assets.staging import StagingStore
-from sf_assets.writer import WriteJob, WriteOptions, WriteReport, write_batch
+from sf_assets.writer import WriteJob, WriteReport, write_batch
 
 FIELDS = {
     "External_Id__c": "string",
@@ -89,7 +89,9 @@ def client_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def write(info: dict[str, Any], staging: StagingStore, api: str, frame: pl.DataFrame, batch: str) -> WriteReport:
+def write(
+    info: dict[str, Any], staging: StagingStore, api: str, frame: pl.DataFrame, batch: str
+) -> WriteReport:
     return write_batch(
         WriteJob(
             spec=sync(api),
@@ -118,12 +120,19 @@ def measure_baseline(rows: int, workdir: Path) -> dict[str, Any]:
         calls = [0]
         sf.session.hooks["response"].append(lambda *_, **__: calls.__setitem__(0, calls[0] + 1))
         started = time.perf_counter()
-        result = sf.bulk2.Contact.upsert(records=records, external_id_field="External_Id__c", wait=0.5)
+        result = sf.bulk2.Contact.upsert(
+            records=records, external_id_field="External_Id__c", wait=0.5
+        )
         seconds = time.perf_counter() - started
         sandbox = peak_mib(info["pid"])
     processed = sum(job["numberRecordsProcessed"] for job in result)
     assert processed == rows, result
-    return {"seconds": seconds, "calls": calls[0], "client_mib": client_mib(), "sandbox_mib": sandbox}
+    return {
+        "seconds": seconds,
+        "calls": calls[0],
+        "client_mib": client_mib(),
+        "sandbox_mib": sandbox,
+    }
 
 
 def measure_sf_assets(rows: int, workdir: Path, api: str) -> dict[str, Any]:
@@ -187,8 +196,19 @@ def child(scenario: str, rows: int, sizes: list[int], repeat: int) -> None:
 # -- the run ------------------------------------------------------------------------------------
 
 
-def run(scenario: str, rows: int = 0, sizes: list[int] | None = None, repeat: int = 1) -> dict[str, Any]:
-    command = [sys.executable, __file__, "--scenario", scenario, "--rows", str(rows), "--repeat", str(repeat)]
+def run(
+    scenario: str, rows: int = 0, sizes: list[int] | None = None, repeat: int = 1
+) -> dict[str, Any]:
+    command = [
+        sys.executable,
+        __file__,
+        "--scenario",
+        scenario,
+        "--rows",
+        str(rows),
+        "--repeat",
+        str(repeat),
+    ]
     command += ["--crossover", *map(str, sizes or [])]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
@@ -214,8 +234,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--rest-rows", type=int, nargs="*", default=[100_000])
-    parser.add_argument("--crossover", type=int, nargs="*", default=[200, 1000, 2000, 5000, 10000])
-    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument(
+        "--crossover", type=int, nargs="*", default=[200, 1000, 2000, 3000, 4000, 5000, 10000]
+    )
+    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--scenario", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scenario:

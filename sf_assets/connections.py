@@ -37,7 +37,11 @@ def env_prefix(connection: str) -> str:
     return "SF_" if connection == "default" else f"SF_{connection.upper()}_"
 
 
-def salesforce_from_env(connection: str = "default") -> SalesforceResource:
+def salesforce_from_env(
+    connection: str = "default", *, resolved: bool = False
+) -> SalesforceResource:
+    """The connection's resource. In definitions secrets stay `EnvVar`s for Dagster to resolve
+    at run time; commands outside a run (`sf-assets validate`) ask for `resolved` values."""
     prefix = env_prefix(connection)
     config: dict[str, object] = {}
     for name in SETTINGS:
@@ -47,7 +51,7 @@ def salesforce_from_env(connection: str = "default") -> SalesforceResource:
     for name in SECRETS:
         variable = prefix + name.upper()
         if os.environ.get(variable):
-            config[name] = dg.EnvVar(variable)
+            config[name] = os.environ[variable] if resolved else dg.EnvVar(variable)
     return SalesforceResource(**config)
 
 

@@ -92,6 +92,15 @@ HINTS: dict[str, str] = {
         "The row's match_on value is empty or repeated within the batch, so its outcome could "
         "not be tied to the row: fix the source key so each row has its own value."
     ),
+    "BULK_JOB_ABORTED": (
+        "The Bulk API job was aborted before Salesforce processed these rows, so they were not "
+        "written; re-materializing the batch sends them again."
+    ),
+    "OUTCOME_UNKNOWN": (
+        "The connection broke before Salesforce's answer arrived and retries ran out; these rows "
+        "are sent again (safely: upserts and updates repeat, inserts are looked up first) by "
+        "the next run."
+    ),
     "BULK_JOB_FAILED": (
         "Salesforce failed the whole Bulk API job, so none of its rows were written; the message "
         "names the cause (often a column the object does not have). Fix it and re-materialize."

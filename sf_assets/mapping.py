@@ -692,7 +692,8 @@ def _utc_offset(zone: pl.Expr) -> pl.Expr:
 
 def content_hash(rows: pl.DataFrame, names: list[str]) -> pl.Series:
     """MD5 of a canonical text of each row's mapped values: the same values give the same hash
-    in every run, process and library version, so the ledger can tell what changed.
+    in every run and process, so the ledger can tell what changed. MD5 (computed by DuckDB,
+    vectorised) rather than polars' own hash, whose values may change between polars versions.
 
     The text starts with a digest of the field names (adding or renaming a field changes every
     hash) and lists each value as `length:text`, or `~` for null, in field-name order, joined by

@@ -39,7 +39,9 @@ def run_validate() -> int:
     for loaded in specs:
         connection = loaded.spec.connection
         try:
-            client = clients.get(connection) or salesforce_from_env(connection).client()
+            client = (
+                clients.get(connection) or salesforce_from_env(connection, resolved=True).client()
+            )
         except SalesforceLoginError as error:
             print(f"ERROR {loaded.spec.name}: cannot log in to '{connection}': {error}")
             errors += 1

@@ -146,12 +146,16 @@ class Api:
             message = str(first.get("message") or first.get("error_description") or "")
         return SalesforceApiError(response.status_code, self.scrub(code), self.scrub(message), what)
 
-    def scrub(self, text: str) -> str:
-        """`text` with the session ids and configured secrets masked."""
-        secrets = [getattr(self.salesforce, name, None) for name in SECRET_FIELDS]
+    def secrets(self) -> list[str]:
+        """The session ids and configured secrets, longest first."""
+        found = [getattr(self.salesforce, name, None) for name in SECRET_FIELDS]
         if self.salesforce.password and self.salesforce.security_token:
-            secrets.append(self.salesforce.password + self.salesforce.security_token)
-        secrets += self._session_ids
-        for secret in sorted((s for s in secrets if s), key=len, reverse=True):
+            found.append(self.salesforce.password + self.salesforce.security_token)
+        found += self._session_ids
+        return sorted({s for s in found if s}, key=len, reverse=True)
+
+    def scrub(self, text: str) -> str:
+        """`text` with every secret masked."""
+        for secret in self.secrets():
             text = text.replace(secret, MASK)
         return text

@@ -25,9 +25,12 @@ from sf_assets.writer.model import FAILURE_SCHEMA, WriteJob, WriteReport
 from sf_assets.writer.resume import resume_open_jobs
 from sf_assets.writer.retry import reason
 
-# Rows at which `api: auto` switches from sObject Collections to Bulk API 2.0. Provisional until
-# bench/writeback.py has measured the crossover.
-AUTO_BULK_THRESHOLD = 2000
+# Rows at which `api: auto` switches from sObject Collections to Bulk API 2.0, measured with
+# bench/writeback.py against the sandbox org (median of 5, default 0.5 s poll; BENCHMARKS.md):
+# REST took 0.54 / 0.80 / 0.99 s for 2,000 / 3,000 / 4,000 rows and Bulk 0.67 / 0.68 / 0.69 s,
+# so they cross near 2,600 rows (near 3,300 in an earlier run of the same script). From 3,000
+# rows Bulk is no slower and spends 6 API calls instead of 15 or more.
+AUTO_BULK_THRESHOLD = 3000
 REQUIRED_COLUMNS = ("_row", "_key", "_hash")
 
 
@@ -46,43 +49,49 @@ def write_batch(job: WriteJob) -> WriteReport:
     with Api(job.salesforce, job.log, job.options) as api:
         ctx = WriteContext(job, api)
         already = written_keys(ctx).len()
-        chosen = choose_api(job.spec.api, job.mapped.height - already)
+        ctx.api_name = choose_api(job.spec.api, job.mapped.height - already)
         try:
             resume_open_jobs(ctx)
-            pending = job.mapped.filter(~pl.col("_key").is_in(written_keys(ctx).implode()))
-            chosen = choose_api(job.spec.api, pending.height)
-            ctx.remaining = pending.height
-            job.log.info(
-                "%s batch %s: %d rows, %d already written, %d to send via %s",
-                ctx.sync,
-                ctx.batch,
-                job.mapped.height,
-                job.mapped.height - pending.height,
-                pending.height,
-                chosen,
-            )
-            send_all(ctx, pending, chosen)
+            send_all(ctx, pending_rows(ctx))
         except WriteError as error:
-            error.report = report(ctx, chosen, already, started)
+            error.report = report(ctx, already, started)
             raise
         except (SalesforceApiError, OutcomeUnknown) as error:
-            partial = report(ctx, chosen, already, started)
-            raise stopped(ctx, error, partial) from None
-        return report(ctx, chosen, already, started)
+            raise stopped(ctx, error, report(ctx, already, started)) from None
+        return report(ctx, already, started)
 
 
 def written_keys(ctx: WriteContext) -> pl.Series:
+    """Keys of the mapped frame that Salesforce has confirmed."""
     settled = ctx.job.staging.successful_keys(ctx.sync, ctx.batch)
     return ctx.job.mapped["_key"].filter(ctx.job.mapped["_key"].is_in(settled.implode()))
 
 
-def send_all(ctx: WriteContext, pending: pl.DataFrame, api: str) -> None:
+def pending_rows(ctx: WriteContext) -> pl.DataFrame:
+    """Rows to send, once earlier runs' open jobs are resolved; `auto` chooses by their count."""
+    mapped = ctx.job.mapped
+    pending = mapped.filter(~pl.col("_key").is_in(written_keys(ctx).implode()))
+    ctx.api_name = choose_api(ctx.job.spec.api, pending.height)
+    ctx.remaining = pending.height
+    ctx.log.info(
+        "%s batch %s: %d rows, %d already written, %d to send via %s",
+        ctx.sync,
+        ctx.batch,
+        mapped.height,
+        mapped.height - pending.height,
+        pending.height,
+        ctx.api_name,
+    )
+    return pending
+
+
+def send_all(ctx: WriteContext, pending: pl.DataFrame) -> None:
     """Send every pending row, then the rows that met a lock again, a few rounds at most."""
     rows = reject_unmatchable(ctx, pending)
     if rows.is_empty():
-        ctx.record(outcomes.empty(), api=api)  # settles the batch: moves the watermark
+        ctx.record(outcomes.empty(), api=ctx.api_name)  # settles the batch: moves the watermark
         return
-    send = bulk.send if api == "bulk" else rest.send
+    send = bulk.send if ctx.api_name == "bulk" else rest.send
     rounds = ctx.options.lock_retries + 1
     for number in range(rounds):
         last = number == rounds - 1
@@ -129,7 +138,7 @@ def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame
     return pending.filter(~pl.col("_key").is_in(bad["_key"].implode()))
 
 
-def report(ctx: WriteContext, api: str, already: int, started: float) -> WriteReport:
+def report(ctx: WriteContext, already: int, started: float) -> WriteReport:
     """Counts from the ledger: what this run recorded, and every row still failing."""
     job = ctx.job
     latest = job.staging.latest_outcomes(ctx.sync, ctx.batch)
@@ -148,7 +157,7 @@ def report(ctx: WriteContext, api: str, already: int, started: float) -> WriteRe
         created=int((mine == "created").sum()),
         updated=int((mine == "updated").sum()),
         failed=int((mine == "failed").sum()),
-        api=api,
+        api=ctx.api_name,
         api_calls=ctx.api.calls,
         bulk_job_ids=list(dict.fromkeys(ctx.bulk_job_ids)),
         duration_seconds=time.monotonic() - started,

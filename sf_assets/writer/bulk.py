@@ -12,6 +12,7 @@ from __future__ import annotations
 import io
 import math
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -30,6 +31,8 @@ UPLOAD_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class Started:
+    """A job Salesforce holds the rows of: what is needed to read its results later."""
+
     job_id: str
     keys: pl.Series
     created_at: datetime
@@ -59,18 +62,21 @@ def send(ctx: WriteContext, rows: pl.DataFrame, *, last_round: bool) -> pl.Serie
 # -- uploading ----------------------------------------------------------------------------------
 
 
-def split(ctx: WriteContext, rows: pl.DataFrame) -> list[tuple[pl.DataFrame, bytes]]:
-    """The rows as CSV uploads of at most `bulk_max_bytes` each."""
+def split(ctx: WriteContext, rows: pl.DataFrame) -> Iterator[tuple[pl.DataFrame, bytes]]:
+    """The rows as CSV uploads of at most `bulk_max_bytes` each, made one at a time so that
+    only one upload is held in memory."""
     text = wire.as_text(rows, ctx.job.object_fields)
     body = wire.csv_bytes(text, send_nulls=ctx.target.send_nulls)
     limit = ctx.options.bulk_max_bytes
     if len(body) <= limit:
-        return [(rows, body)]
+        yield rows, body
+        return
     if rows.height == 1:
         raise WriteError(f"row {rows['_key'][0]!r} alone is larger than a Bulk upload may be")
     parts = max(2, math.ceil(len(body) / limit * 1.05))
-    size = math.ceil(rows.height / parts)
-    return [piece for part in rows.iter_slices(size) for piece in split(ctx, part)]
+    del text, body
+    for part in rows.iter_slices(math.ceil(rows.height / parts)):
+        yield from split(ctx, part)
 
 
 def start(ctx: WriteContext, rows: pl.DataFrame, body: bytes) -> Started:

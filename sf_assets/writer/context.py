@@ -9,7 +9,7 @@ import polars as pl
 
 from sf_assets.hints import hint
 from sf_assets.writer import outcomes, wire
-from sf_assets.writer.api import Api
+from sf_assets.writer.api import MASK, Api
 from sf_assets.writer.model import WriteJob
 
 LIMIT = "REQUEST_LIMIT_EXCEEDED"
@@ -53,6 +53,7 @@ class WriteContext:
         self.options = job.options
         self.target = Target.of(job)
         self.keys = wire.match_text(job.mapped, self.target.match_on, job.object_fields)
+        self.api_name = "rest"  # the API this write sends through: "rest" or "bulk"
         self.remaining: int | None = None  # rows still to settle; known once pending is known
         self.sent = 0
         self.first_round = True  # lock retries resend rows already counted as sent
@@ -109,7 +110,10 @@ class WriteContext:
             )
 
     def _ledger_rows(self, answered: pl.DataFrame, api: str) -> pl.DataFrame:
-        hashes = self.job.mapped.select("_key", "_hash")
+        mapped = self.job.mapped
+        hashes = mapped.filter(pl.col("_key").is_in(answered["_key"].implode())).select(
+            "_key", "_hash"
+        )
         codes = answered["error_code"].drop_nulls().unique().to_list()
         hints = {code: hint(code) for code in codes}
         limit = pl.col("error_code") == LIMIT
@@ -120,7 +124,7 @@ class WriteContext:
             pl.lit(api).alias("api"),
             "status",
             "error_code",
-            "error_message",
+            self._scrubbed(pl.col("error_message")).alias("error_message"),
             pl.when(limit & pl.col("error_message").str.contains("Concurrent"))
             .then(pl.lit(hint(LIMIT, "Concurrent")))
             .otherwise(
@@ -130,6 +134,12 @@ class WriteContext:
             pl.col("_hash").alias("content_hash"),
             "job_id",
         )
+
+    def _scrubbed(self, text: pl.Expr) -> pl.Expr:
+        """Salesforce's messages never echo a secret, but the ledger must not trust that."""
+        for secret in self.api.secrets():
+            text = text.str.replace_all(secret, MASK, literal=True)
+        return text
 
     def key_map(self, keys: pl.Series | list[str]) -> pl.DataFrame:
         """`_match` (the match_on text as sent) to `_key`, for the given row keys."""
