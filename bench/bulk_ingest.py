@@ -12,13 +12,13 @@ It prints rows/s for both, their ratio, and the peak memory of the sandbox and o
 from __future__ import annotations
 
 import argparse
-import resource
 import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
 import polars as pl
+from memory import peak_mib
 
 from resources.https import TrustingSession
 from sf_assets.local_org import local_org, salesforce_resource
@@ -78,14 +78,6 @@ class Ingest:
         self.http.patch(f"{self.base}/{job}", json={"state": "Aborted"})
 
 
-def peak_mib(pid: int) -> float:
-    """A process's peak resident memory (VmHWM), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -110,12 +102,11 @@ def main() -> None:
         sandbox_mib = peak_mib(info["pid"])
     assert result["state"] == "JobComplete", result
     assert written == rows == result["numberRecordsProcessed"], (written, result)
-    client_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     print(f"baseline (create + upload only): {baseline:6.2f} s  {rows / baseline:12,.0f} rows/s")
     print(f"ingest to JobComplete:           {processed:6.2f} s  {rows / processed:12,.0f} rows/s")
     print(f"ingest + successfulResults:      {total:6.2f} s  {rows / total:12,.0f} rows/s")
     print(f"ingest / baseline time ratio:    {total / baseline:6.2f}x")
-    print(f"peak memory: sandbox {sandbox_mib:,.0f} MiB, client {client_mib:,.0f} MiB")
+    print(f"peak memory: sandbox {sandbox_mib:,.0f} MiB, client {client_mib():,.0f} MiB")
 
 
 if __name__ == "__main__":

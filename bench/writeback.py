@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import resource
 import statistics
 import subprocess
 import sys
@@ -29,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
+from memory import client_mib, peak_mib
 
 from sf_assets.local_org import local_org, salesforce_resource
 from sf_assets.specs import SyncSpec
@@ -75,18 +75,6 @@ def sync(api: str) -> SyncSpec:
             "api": api,
         }
     )
-
-
-def peak_mib(pid: int) -> float:
-    """A process's peak resident memory (VmHWM), in MiB."""
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
-
-
-def client_mib() -> float:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 def write(

@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from resources.salesforce import SalesforceResource
+from sf_assets.local_org import salesforce_resource
 from sf_assets.specs import SyncSpec
 from sf_assets.staging import StagingStore
 from sf_assets.writer import (
@@ -61,15 +62,7 @@ LOG = logging.getLogger("sf_assets.test.writer")
 
 
 def salesforce(info: dict[str, Any]) -> SalesforceResource:
-    return SalesforceResource(
-        auth_flow="password",
-        login_url=info["login_url"],
-        username=info["username"],
-        password=info["password"],
-        security_token=info["security_token"],
-        ca_bundle=info["ca_bundle"],
-        api_version=info["api_version"],
-    )
+    return salesforce_resource(info)
 
 
 def spec(
