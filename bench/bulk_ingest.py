@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import polars as pl
-from memory import peak_mib
+from memory import client_mib, peak_mib
 
 from resources.https import TrustingSession
 from sf_assets.local_org import local_org, salesforce_resource
