@@ -1,6 +1,6 @@
 """The demo's warehouse: ticket buyers in three batches, with the mistakes real exports carry.
 
-Batch 1 creates contacts, batch 2 updates some of them and adds more, batch 3 is large enough
+Batch 1 creates contacts, batch 2 updates some of them and adds more, batch 3 (4,000 rows) is large enough
 to go through Bulk API 2.0. A few rows in each batch are bad on purpose (a missing last name, an
 email without a domain, a fan tier Salesforce does not allow, text in the ticket count, an
 impossible birthday, a repeated contact id, a first name too long for the field), so the demo
@@ -57,7 +57,7 @@ def batches() -> pl.DataFrame:
     second = spoil(second, 200, birthdate="1990-02-31")
     second = pl.concat([second, second.slice(250, 1)])  # fan-00501 exported twice
 
-    third = contacts(range(551, 3051), BATCHES[2])
+    third = contacts(range(551, 4551), BATCHES[2])  # above the Bulk threshold
     third = spoil(third, 7, first_name="Bartholomew-Maximilian Alexander-Fitzgerald")
     return pl.concat([first, second, third])
 
