@@ -84,7 +84,7 @@ def connection_variables(info: dict[str, Any], state: Path, login_url: str) -> d
 
 def discover_batches(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
     """One real sensor tick: it adds the partitions and asks for a run per batch."""
-    sensor = defs.get_sensor_def(f"{DEMO_SYNC}_batches")
+    sensor = defs.resolve_sensor_def(f"{DEMO_SYNC}_batches")
     context = dg.build_sensor_context(
         instance_ref=instance.get_ref(), definitions=defs, resources=defs.resources
     )

@@ -1,7 +1,7 @@
 """The demo's warehouse: ticket buyers in three batches, with the mistakes real exports carry.
 
-Batch 1 creates contacts, batch 2 updates some of them and adds more, batch 3 (4,000 rows) is large enough
-to go through Bulk API 2.0. A few rows in each batch are bad on purpose (a missing last name, an
+Batch 1 creates contacts, batch 2 updates some of them and adds more, batch 3 (4,000 rows) is
+large enough to go through Bulk API 2.0. A few rows in each batch are bad on purpose (a missing last name, an
 email without a domain, a fan tier Salesforce does not allow, text in the ticket count, an
 impossible birthday, a repeated contact id, a first name too long for the field), so the demo
 shows what happens to bad rows: they are set aside with their reason and the rest is written.

@@ -86,17 +86,70 @@ Source = Annotated[
 ]
 
 
+class CreateObject(_Model):
+    """A custom object the sync creates from its mapping when the org does not have it yet."""
+
+    name: str = Field(
+        pattern=r"^[A-Za-z][A-Za-z0-9_]*__c$",
+        description="API name of the custom object, e.g. Checkout__c; must equal target.object.",
+    )
+    label: str = Field(min_length=1, description="Singular label, e.g. Checkout.")
+    plural_label: str = Field(min_length=1, description="Plural label, e.g. Checkouts.")
+
+
 class SalesforceTarget(_Model):
     salesforce: str = Field(
         "default", pattern=NAME_PATTERN, description="Name of the Salesforce connection."
     )
     object: str = Field(description="API name of the sObject, e.g. Contact or Checkout__c.")
-    operation: Literal["insert", "update", "upsert"] = "upsert"
+    create_object: CreateObject | None = Field(
+        None,
+        description="Create the object (fields derived from the source columns) when the org "
+        "does not have it; an existing object is never altered.",
+    )
+
+    @model_validator(mode="after")
+    def creates_the_target(self) -> SalesforceTarget:
+        if self.create_object is not None and self.create_object.name != self.object:
+            raise ValueError(
+                f"create_object.name {self.create_object.name!r} must equal object {self.object!r}"
+            )
+        return self
+
+    operation: Literal["insert", "update", "upsert", "delete"] = "upsert"
     match_on: str = Field(
         description="Target field that holds the source key: an external id, idLookup or "
-        "unique field (or Id for update). Upserts match on it; inserts use it to confirm a "
-        "write whose answer was lost instead of sending it twice."
+        "unique field (or Id). Upserts on an external id match natively; on any other field "
+        "the writer looks the existing ids up first. Inserts use it to confirm a write whose "
+        "answer was lost instead of sending it twice."
     )
+    create_missing: bool | None = Field(
+        None,
+        description="Whether a key with no record creates one. Defaults to true for upsert and "
+        "false for update (update-only: such keys are recorded as not found).",
+    )
+    max_delete_share: float = Field(
+        0.1,
+        gt=0,
+        le=1,
+        description="Largest share of the object's records one delete run may remove; a run "
+        "that would remove more fails before deleting anything.",
+    )
+
+    @model_validator(mode="after")
+    def create_missing_applies(self) -> SalesforceTarget:
+        if self.create_missing is not None and self.operation in ("insert", "delete"):
+            raise ValueError(f"create_missing does not apply to operation {self.operation}")
+        if self.create_missing and self.match_on.lower() == "id":
+            raise ValueError("create_missing cannot create records matched on Id")
+        return self
+
+    @property
+    def creates_missing(self) -> bool:
+        """Whether keys without a record are created: upsert semantics unless told otherwise."""
+        if self.create_missing is not None:
+            return self.create_missing
+        return self.operation in ("insert", "upsert")
 
 
 class Freshness(_Model):

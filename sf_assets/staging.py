@@ -31,7 +31,8 @@ from tenacity import (
 
 KINDS = ("source", "mapped", "mapping_rejects", "rejects")  # usual kinds; any lowercase name works
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-SUCCESS_STATUSES = ("created", "updated")
+# Statuses that settle a key: a re-run sends nothing for it.
+SUCCESS_STATUSES = ("created", "updated", "deleted", "not_found")
 BATCH_COLUMN = "_batch"
 LOCK_WAIT_SECONDS = 120
 
@@ -252,10 +253,22 @@ class StagingStore(dg.ConfigurableResource):
         with self.connect() as connection:
             frame = connection.execute(
                 "SELECT DISTINCT source_key FROM write_ledger "
-                "WHERE sync = ? AND batch = ? AND status IN ('created', 'updated')",
+                "WHERE sync = ? AND batch = ? AND status IN "
+                f"({', '.join(repr(s) for s in SUCCESS_STATUSES)})",
                 [sync, batch],
             ).pl()
         return frame["source_key"]
+
+    def written_hashes(self, sync: str, batch: str) -> pl.DataFrame:
+        """Per key of the batch, the content hash of its latest successful write: what
+        Salesforce holds now, so change detection can skip rows whose hash is the same."""
+        with self.connect() as connection:
+            return connection.execute(
+                "SELECT source_key, content_hash FROM write_ledger "
+                "WHERE sync = ? AND batch = ? AND status IN ('created', 'updated') "
+                "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY attempt DESC) = 1",
+                [sync, batch],
+            ).pl()
 
     def record_outcomes(
         self,

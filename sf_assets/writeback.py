@@ -18,6 +18,7 @@ from sf_assets.datasets import Dataset
 from sf_assets.describe import ObjectInfo, describe_object
 from sf_assets.mapping import map_batch
 from sf_assets.preflight import check_spec
+from sf_assets.resend import WriteConfig, resend_mode, retry_job, rows_to_consider
 from sf_assets.specs import LoadedSpec, SyncSpec
 from sf_assets.staging import StagingStore
 from sf_assets.writer import WriteJob, write_batch
@@ -169,11 +170,14 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         description=f"{description} Every row's outcome is in the ledger.",
         **common,
     )
-    def written(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+    def written(context: dg.AssetExecutionContext, config: WriteConfig) -> dg.MaterializeResult:
         staging: StagingStore = context.resources.staging
         salesforce = getattr(context.resources, sf_key)
         batch = batch_of(context)
-        rows = staging.load_batch(name, "mapped", batch)
+        resend = resend_mode(spec, config)
+        rows = rows_to_consider(
+            staging, spec, batch, staging.load_batch(name, "mapped", batch), config
+        )
         obj = describe_object(salesforce.client(), spec.target.object)
         report = write_batch(
             WriteJob(
@@ -185,11 +189,13 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 run_id=context.run.run_id,
                 log=context.log,
                 object_fields={f.name: f.type for f in obj.fields.values()},
+                resend=resend,
             )
         )
         return dg.MaterializeResult(
             metadata={
                 "batch": batch,
+                "resend": "rejects only" if config.retry_rejects_only else resend,
                 "rows in": report.rows_in,
                 "already written": report.already_written,
                 "sent": report.sent,
@@ -235,7 +241,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
     assets = [source, mapped, written, rejects]
     job = dg.define_asset_job(f"{name}_writeback", selection=dg.AssetSelection.assets(*assets))
     sensors = [batch_sensor(loaded, partitions, job)] if partitions else []
-    return dg.Definitions(assets=assets, jobs=[job], sensors=sensors)
+    return dg.Definitions(assets=assets, jobs=[job, retry_job(spec, assets)], sensors=sensors)
 
 
 def _source_label(spec: SyncSpec) -> str:
@@ -303,16 +309,13 @@ def collect_rejects(staging: StagingStore, spec: SyncSpec, batch: str) -> pl.Dat
     )
     latest = staging.latest_outcomes(spec.name, batch)
     failed = latest.filter(pl.col("status") == "failed") if latest.height else latest
-    mapped = staging.load_batch(spec.name, "mapped", batch)
     salesforce_part = _empty_rejects()
     if failed.height:
-        rows = mapped.select(pl.col("_key"), pl.col("_row")) if mapped.height else None
-        joined = (
-            failed.join(rows, left_on="source_key", right_on="_key", how="left")
-            if rows is not None
-            else failed.with_columns(pl.lit(None, pl.Int64).alias("_row"))
-        )
-        salesforce_part = joined.select(
+        mapped = staging.load_batch(spec.name, "mapped", batch)
+        rows = mapped.select("_key", "_row") if mapped.height else _no_rows()
+        salesforce_part = failed.join(
+            rows, left_on="source_key", right_on="_key", how="left"
+        ).select(
             pl.lit("salesforce").alias("stage"),
             pl.col("_row").cast(pl.Int64).alias("row"),
             pl.col("source_key").cast(pl.Utf8).alias("key"),
@@ -321,6 +324,10 @@ def collect_rejects(staging: StagingStore, spec: SyncSpec, batch: str) -> pl.Dat
             pl.col("hint").cast(pl.Utf8),
         )
     return pl.concat([mapping_part, salesforce_part]).sort("row", nulls_last=True)
+
+
+def _no_rows() -> pl.DataFrame:
+    return pl.DataFrame(schema={"_key": pl.Utf8, "_row": pl.Int64})
 
 
 def _empty_rejects() -> pl.DataFrame:

@@ -12,7 +12,7 @@ import time
 
 import polars as pl
 
-from sf_assets.writer import bulk, outcomes, rest
+from sf_assets.writer import bulk, outcomes, rest, selection
 from sf_assets.writer.api import Api
 from sf_assets.writer.context import WriteContext
 from sf_assets.writer.errors import (
@@ -62,9 +62,9 @@ def write_batch(job: WriteJob) -> WriteReport:
 
 
 def written_keys(ctx: WriteContext) -> pl.Series:
-    """Keys of the mapped frame that Salesforce has confirmed."""
-    settled = ctx.job.staging.successful_keys(ctx.sync, ctx.batch)
-    return ctx.job.mapped["_key"].filter(ctx.job.mapped["_key"].is_in(settled.implode()))
+    """Keys of the mapped frame this write does not send: confirmed ones, or for change
+    detection the unchanged ones (`selection` has the rules)."""
+    return selection.skipped_keys(ctx.job)
 
 
 def pending_rows(ctx: WriteContext) -> pl.DataFrame:

@@ -213,7 +213,12 @@ def read_outcomes(ctx: WriteContext, job: Started, final: dict[str, Any]) -> pl.
     )
     key_map = ctx.key_map(job.keys)
     answered = outcomes.from_bulk(
-        successful, failed, key_map, match_column=match, job_id=job.job_id
+        successful,
+        failed,
+        key_map,
+        match_column=match,
+        job_id=job.job_id,
+        operation=ctx.target.operation,
     )
     rest = job.keys.filter(~job.keys.is_in(answered["_key"].implode()))
     if rest.is_empty():

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -23,24 +23,44 @@ class Target:
     operation: str
     match_on: str  # as spelled in the mapped frame
     send_nulls: bool  # an explicit null for a null value (update/upsert that clear fields)
+    looks_up: bool = False  # ids are found by a query on match_on first (see writer.matched)
+    creates_missing: bool = True  # keys with no record are inserted (else: not found)
 
     @classmethod
     def of(cls, job: WriteJob) -> Target:
         spec = job.spec.target
         operation = spec.operation
-        if operation == "update" and spec.match_on.lower() != "id":
-            raise ValueError(
-                f"sync {job.spec.name}: an update matches records by Id; set target.match_on to "
-                f"Id (it is {spec.match_on!r}), or use upsert to match on {spec.match_on}"
-            )
         match_on = next((c for c in job.mapped.columns if c.lower() == spec.match_on.lower()), None)
         if match_on is None:
             raise ValueError(
                 f"sync {job.spec.name}: the mapped frame has no column for target.match_on "
                 f"{spec.match_on!r}, so written rows could not be matched to their results"
             )
-        clears = job.spec.null_values == "clear" and operation != "insert"
-        return cls(spec.object, operation, match_on, clears)
+        clears = job.spec.null_values == "clear" and operation not in ("insert", "delete")
+        return cls(
+            spec.object, operation, match_on, clears, _looks_up(job), spec.creates_missing
+        )
+
+    def sending(self, operation: str, match_on: str) -> Target:
+        """This target as one of the plain writes a looked-up write is made of."""
+        return replace(self, operation=operation, match_on=match_on, looks_up=False)
+
+
+def _looks_up(job: WriteJob) -> bool:
+    """Salesforce upserts natively only on an external id (or Id) and only with create
+    semantics; every other combination needs the existing ids looked up first."""
+    spec = job.spec.target
+    by_id = spec.match_on.lower() == "id"
+    if spec.operation == "delete":
+        return True
+    if spec.operation == "update":
+        return not by_id
+    if spec.operation != "upsert" or by_id:
+        return False
+    native = job.external_ids is None or spec.match_on.lower() in {
+        name.lower() for name in job.external_ids
+    }
+    return not (native and spec.creates_missing)
 
 
 class WriteContext:

@@ -49,6 +49,12 @@ class WriteJob:
     log: logging.Logger  # Dagster's context.log in assets
     object_fields: dict[str, str]  # target field API name -> describe type (for formatting)
     options: WriteOptions = field(default_factory=WriteOptions)
+    # Fields of the object that are external ids (from describe). Upserts match natively only
+    # on these; None means unknown, and an upsert then trusts match_on to be one.
+    external_ids: frozenset[str] | None = None
+    # Which rows are sent (writer/selection.py): "unsent" (rows without a success: batches),
+    # "changed" (rows whose content differs from their last success), "all" (forced resend).
+    resend: str = "unsent"
 
 
 @dataclass
@@ -64,3 +70,5 @@ class WriteReport:
     bulk_job_ids: list[str]
     duration_seconds: float
     failures: pl.DataFrame  # _key, _row, error_code, error_message, hint (latest failed attempts)
+    not_found: int = 0  # keys with no record that an update-only or delete write left alone
+    deleted: int = 0

@@ -11,13 +11,13 @@ import polars as pl
 
 SCHEMA = {
     "_key": pl.Utf8,
-    "status": pl.Utf8,  # created | updated | failed | not_sent
+    "status": pl.Utf8,  # created | updated | deleted | not_found | failed | not_sent
     "target_id": pl.Utf8,
     "error_code": pl.Utf8,
     "error_message": pl.Utf8,
     "job_id": pl.Utf8,
 }
-SUCCESS = ("created", "updated")
+SUCCESS = ("created", "updated", "deleted", "not_found")
 LOCKED = "UNABLE_TO_LOCK_ROW"
 # `CODE:message:FIELDS --` or `CODE:message:--`; the message itself may hold colons.
 BULK_ERROR_CODE = r"^([^:]*):"
@@ -61,8 +61,7 @@ def from_collection(
     records = []
     for key, item in zip(keys, items, strict=True):
         if item.get("success"):
-            created = item.get("created", operation == "insert")
-            records.append((key, "created" if created else "updated", item.get("id"), None, None))
+            records.append((key, _succeeded(item, operation), item.get("id"), None, None))
         else:
             error = (item.get("errors") or [{}])[0]
             code = error.get("statusCode") or error.get("errorCode") or "UNKNOWN_ERROR"
@@ -72,6 +71,12 @@ def from_collection(
     return frame.with_columns(pl.lit(job_id, pl.Utf8).alias("job_id"))
 
 
+def _succeeded(item: dict[str, Any], operation: str) -> str:
+    if operation == "delete":
+        return "deleted"
+    return "created" if item.get("created", operation == "insert") else "updated"
+
+
 def from_bulk(
     successful: pl.DataFrame,
     failed: pl.DataFrame,
@@ -79,6 +84,7 @@ def from_bulk(
     *,
     match_column: str,
     job_id: str,
+    operation: str = "upsert",
 ) -> pl.DataFrame:
     """Bulk result files matched to rows through the echoed match_on column.
 
@@ -86,7 +92,9 @@ def from_bulk(
     """
     done = successful.select(
         pl.col(match_column).alias("_match"),
-        pl.when(pl.col("sf__Created") == "true")
+        pl.when(pl.lit(operation == "delete"))
+        .then(pl.lit("deleted"))
+        .when(pl.col("sf__Created") == "true")
         .then(pl.lit("created"))
         .otherwise(pl.lit("updated"))
         .alias("status"),

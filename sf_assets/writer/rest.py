@@ -120,6 +120,10 @@ def resolve_lost(
 
 def post(ctx: WriteContext, chunk: pl.DataFrame) -> list[dict[str, Any]]:
     target = ctx.target
+    if target.operation == "delete":  # deleting a deleted record fails: safe to repeat
+        ids = ",".join(chunk[target.match_on].cast(pl.Utf8).to_list())
+        path = f"composite/sobjects?ids={ids}&allOrNone=false"
+        return ctx.api.call("DELETE", path, idempotent=True).json()
     records = wire.json_records(
         chunk,
         sobject=target.object,

@@ -169,7 +169,7 @@ def test_salesforce_refusals_are_rejects_with_a_hint(project, http):
 def test_sensor_requests_only_batches_newer_than_the_highest_written(project):
     write_warehouse(project, batch("b1", GOOD) + batch("b2", GOOD) + batch("b3", GOOD))
     defs = definitions(project, spec())
-    sensor = defs.get_sensor_def(f"{SYNC}_batches")
+    sensor = defs.resolve_sensor_def(f"{SYNC}_batches")
     with dg.instance_for_test() as instance:
         context = dg.build_sensor_context(
             instance_ref=instance.get_ref(), definitions=defs, resources=defs.resources
