@@ -60,16 +60,13 @@ class Errors:
         take = mask.fill_null(False) & self.ok
         if not take.any():
             return
-        fields_value = fields if isinstance(fields, pl.Series) else [fields or []]
-        frame = pl.DataFrame({"take": take, "code": self.code, "message": self.message})
-        frame = frame.with_columns(self.fields.alias("fields"))
+        frame = pl.DataFrame(
+            {"take": take, "code": self.code, "message": self.message, "fields": self.fields}
+        )
         out = frame.select(
-            pl.when("take").then(_lit(code)).otherwise("code").alias("code"),
-            pl.when("take").then(_lit(message)).otherwise("message").alias("message"),
-            pl.when("take")
-            .then(_lit(fields_value, pl.List(pl.Utf8)))
-            .otherwise("fields")
-            .alias("fields"),
+            pl.when("take").then(_text(code)).otherwise("code").alias("code"),
+            pl.when("take").then(_text(message)).otherwise("message").alias("message"),
+            pl.when("take").then(_field_list(fields)).otherwise("fields").alias("fields"),
         )
         self.code, self.message, self.fields = out["code"], out["message"], out["fields"]
 
@@ -79,12 +76,15 @@ def fmt(template: str, values: pl.Series) -> pl.Series:
     return pl.select(pl.format(template, pl.lit(values))).to_series()
 
 
-def _lit(value: object, dtype: pl.DataType | None = None) -> pl.Expr:
-    if isinstance(value, pl.Series):
-        return pl.lit(value)
-    if isinstance(value, list):
-        return pl.lit(pl.Series([value[0]], dtype=dtype)).first()
-    return pl.lit(value, dtype=pl.Utf8)
+def _text(value: str | pl.Series) -> pl.Expr:
+    return pl.lit(value) if isinstance(value, pl.Series) else pl.lit(value, dtype=pl.Utf8)
+
+
+def _field_list(fields: list[str] | pl.Series | None) -> pl.Expr:
+    """One list for every row, or a list per row."""
+    if isinstance(fields, pl.Series):
+        return pl.lit(fields)
+    return pl.lit(pl.Series([fields or []], dtype=pl.List(pl.Utf8))).first()
 
 
 @dataclass
