@@ -10,6 +10,11 @@ from __future__ import annotations
 import re
 
 HINTS: dict[str, str] = {
+    "MULTIPLE_MATCHES": (
+        "Several records share this match_on value, so sf-assets will not guess which one the "
+        "row means: merge or correct the duplicates in Salesforce (or match on a field that is "
+        "unique), then re-materialize the batch."
+    ),
     "LOGIN_MUST_USE_SECURITY_TOKEN": (
         "The password was accepted but this network is not trusted: append the user's security "
         "token (set security_token; Settings → Reset My Security Token emails a new one), or add "

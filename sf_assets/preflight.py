@@ -111,7 +111,9 @@ class _Check:
         self.spec = spec
         self.obj = obj
         self.related = related
-        self.operation = spec.target.operation
+        # An update that creates missing records needs what an upsert needs.
+        creates = spec.target.creates_missing and spec.target.operation == "update"
+        self.operation = "upsert" if creates else spec.target.operation
         self.match = obj.field(spec.target.match_on)
         self.findings: list[Finding] = []
 
@@ -210,10 +212,11 @@ class _Check:
             "insert": ("createable",),
             "update": ("updateable",),
             "upsert": ("createable", "updateable"),
+            "delete": (),
         }[self.operation]
 
     def required(self, targets: list[Target]) -> None:
-        if self.operation == "update":
+        if self.operation in ("update", "delete") or not self.spec.target.creates_missing:
             return
         mapped = {target.field.name for target in targets}
         for field in self.obj.fields.values():
@@ -235,18 +238,12 @@ class _Check:
         if field.name == "Id" and self.operation == "insert":
             self.error("Id", "match_on Id cannot work for an insert: Salesforce assigns the Id")
         elif not field.matchable:
+            # idLookup and unique fields are fine: the writer looks their ids up first.
             self.error(
                 field.name,
-                "match_on must be an external id, idLookup or unique field (or Id); this one "
-                f"can hold the same value on many {self.obj.name} records",
-            )
-        elif self.operation == "upsert" and not (
-            field.external_id or field.id_lookup or field.name == "Id"
-        ):
-            self.error(
-                field.name,
-                "Salesforce upserts only on an external id or idLookup field (or Id); this one "
-                "is only unique: mark it as an external id, or use insert/update",
+                "match_on is not unique: Salesforce cannot tell records apart by it (it can hold "
+                f"the same value on many {self.obj.name} records); match on an external id, "
+                "idLookup or unique field, or Id",
             )
 
     def _reported(self, name: str) -> bool:

@@ -6,10 +6,11 @@ import sys
 
 from resources.salesforce import SalesforceLoginError
 from sf_assets.connections import salesforce_from_env
-from sf_assets.datasets import Dataset, DatasetError
-from sf_assets.describe import UnknownObjectError, describe_object
+from sf_assets.datasets import Dataset, DatasetError, Schema
+from sf_assets.describe import ObjectInfo, UnknownObjectError, describe_object
+from sf_assets.object_setup import ObjectSetupError, plan_fields, requirements
 from sf_assets.preflight import Finding, check_spec
-from sf_assets.specs import LoadedSpec, SpecError, load_specs, syncs_dir
+from sf_assets.specs import LoadedSpec, SpecError, SyncSpec, load_specs, syncs_dir
 
 
 def findings_for(loaded: LoadedSpec, client: object) -> list[Finding]:
@@ -17,12 +18,49 @@ def findings_for(loaded: LoadedSpec, client: object) -> list[Finding]:
     try:
         obj = describe_object(client, spec.target.object)
     except UnknownObjectError as error:
+        if spec.target.create_object is not None:
+            return _creation_findings(loaded)
         return [Finding("error", spec.name, None, str(error))]
     try:
         columns = Dataset(loaded).columns()
     except DatasetError as error:
         return [Finding("error", spec.name, None, str(error)), *check_spec(spec, obj, None)]
+    if spec.target.create_object is not None:
+        return _requirement_findings(spec, obj, columns)
     return check_spec(spec, obj, columns)
+
+
+def _creation_findings(loaded: LoadedSpec) -> list[Finding]:
+    """An object the first run will create: a warning listing the fields it gets."""
+    spec = loaded.spec
+    try:
+        plans = plan_fields(spec, Dataset(loaded).columns(), None)
+    except (DatasetError, ObjectSetupError) as error:
+        return [Finding("error", spec.name, None, line) for line in str(error).splitlines()]
+    fields = ", ".join(f"{plan.field} {plan.type.label()}" for plan in plans)
+    return [
+        Finding(
+            "warning",
+            spec.name,
+            None,
+            f"{spec.target.object} does not exist yet; the first run creates it with {fields} "
+            "(text lengths and number scales are sized from that run's batch)",
+        )
+    ]
+
+
+def _requirement_findings(spec: SyncSpec, obj: ObjectInfo, columns: Schema) -> list[Finding]:
+    """An existing create_object target: what it lacks, then the usual checks on the rest."""
+    needs = [
+        Finding("error", spec.name, None, line) for line in requirements(spec, obj, columns, None)
+    ]
+    absent = {
+        name.lower()
+        for name in [*spec.mapping, spec.target.match_on]
+        if "." not in name and obj.field(name) is None
+    }
+    rest = [f for f in check_spec(spec, obj, columns) if (f.field or "").lower() not in absent]
+    return needs + rest
 
 
 def run_validate() -> int:

@@ -17,6 +17,7 @@ from sf_assets.connections import resource_key
 from sf_assets.datasets import Dataset
 from sf_assets.describe import ObjectInfo, describe_object
 from sf_assets.mapping import map_batch
+from sf_assets.object_setup import ObjectSetupError, ensure_object
 from sf_assets.preflight import check_spec
 from sf_assets.resend import WriteConfig, resend_mode, retry_job, rows_to_consider
 from sf_assets.specs import LoadedSpec, SyncSpec
@@ -134,7 +135,9 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         staging: StagingStore = context.resources.staging
         batch = batch_of(context)
         frame = staging.load_batch(name, "source", batch)
-        obj = describe_object(getattr(context.resources, sf_key).client(), spec.target.object)
+        client = getattr(context.resources, sf_key).client()
+        setup = _set_up_object(loaded, client, frame)
+        obj = describe_object(client, spec.target.object)
         _preflight(spec, obj, frame)
         result = map_batch(spec, obj, frame, batch)
         staging.replace_batch(name, "mapped", batch, result.rows)
@@ -150,6 +153,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                     markdown_table(result.rejects.select("row", "key", "column", "code", "reason"))
                 ),
                 "field mapping": dg.MetadataValue.md(mapping_table(spec, obj)),
+                **setup,
             }
         )
         yield from _checks(spec, obj, result.rows)
@@ -190,6 +194,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 log=context.log,
                 object_fields={f.name: f.type for f in obj.fields.values()},
                 resend=resend,
+                external_ids=frozenset(f.name for f in obj.fields.values() if f.external_id),
             )
         )
         return dg.MaterializeResult(
@@ -202,6 +207,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "created": report.created,
                 "updated": report.updated,
                 "failed": report.failed,
+                "not found": report.not_found,
                 "rejected before sending": staging.load_batch(
                     name, "mapping_rejects", batch
                 ).height,
@@ -251,6 +257,18 @@ def _source_label(spec: SyncSpec) -> str:
         if value:
             return value
     return "a SQL query"
+
+
+def _set_up_object(loaded: LoadedSpec, client: Any, frame: pl.DataFrame) -> dict[str, str]:
+    """With create_object, the object must exist (created from the mapping) before describe."""
+    spec = loaded.spec
+    if spec.target.create_object is None:
+        return {}
+    try:
+        report = ensure_object(client, spec, Dataset(loaded).columns(), frame)
+    except ObjectSetupError as error:
+        raise dg.Failure(description=str(error)) from None
+    return {"object setup": report.summary()}
 
 
 def _preflight(spec: SyncSpec, obj: ObjectInfo, frame: pl.DataFrame) -> None:

@@ -9,10 +9,11 @@ from __future__ import annotations
 
 import random
 import time
+from functools import partial
 
 import polars as pl
 
-from sf_assets.writer import bulk, outcomes, rest, selection
+from sf_assets.writer import bulk, matched, outcomes, rest, selection
 from sf_assets.writer.api import Api
 from sf_assets.writer.context import WriteContext
 from sf_assets.writer.errors import (
@@ -92,6 +93,8 @@ def send_all(ctx: WriteContext, pending: pl.DataFrame) -> None:
         ctx.record(outcomes.empty(), api=ctx.api_name)  # settles the batch: moves the watermark
         return
     send = bulk.send if ctx.api_name == "bulk" else rest.send
+    if ctx.target.looks_up:
+        send = partial(matched.send, via=send)
     rounds = ctx.options.lock_retries + 1
     for number in range(rounds):
         last = number == rounds - 1
@@ -162,6 +165,8 @@ def report(ctx: WriteContext, already: int, started: float) -> WriteReport:
         bulk_job_ids=list(dict.fromkeys(ctx.bulk_job_ids)),
         duration_seconds=time.monotonic() - started,
         failures=failures,
+        not_found=int((mine == "not_found").sum()),
+        deleted=int((mine == "deleted").sum()),
     )
     log_report(ctx, result)
     return result

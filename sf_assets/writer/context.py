@@ -37,9 +37,7 @@ class Target:
                 f"{spec.match_on!r}, so written rows could not be matched to their results"
             )
         clears = job.spec.null_values == "clear" and operation not in ("insert", "delete")
-        return cls(
-            spec.object, operation, match_on, clears, _looks_up(job), spec.creates_missing
-        )
+        return cls(spec.object, operation, match_on, clears, _looks_up(job), spec.creates_missing)
 
     def sending(self, operation: str, match_on: str) -> Target:
         """This target as one of the plain writes a looked-up write is made of."""

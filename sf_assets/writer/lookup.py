@@ -26,13 +26,16 @@ def soql_literal(value: str, field_type: str | None) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
 
 
-def queries(ctx: WriteContext, values: list[str], since: datetime) -> list[str]:
-    """SELECTs covering every value, each short enough to travel in a URL."""
+def queries(ctx: WriteContext, values: list[str], since: datetime | None) -> list[str]:
+    """SELECTs covering every value, each short enough to travel in a URL; `since` limits
+    them to records created from then on (less the clock margin)."""
     target = ctx.target
     field_type = ctx.job.object_fields.get(target.match_on)
-    after = (since - CLOCK_MARGIN).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
     head = f"SELECT Id, {target.match_on} FROM {target.object} WHERE {target.match_on} IN ("
-    tail = f") AND CreatedDate >= {after}"
+    tail = ")"
+    if since is not None:
+        after = (since - CLOCK_MARGIN).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        tail = f") AND CreatedDate >= {after}"
     budget = URL_BUDGET - len(quote(head + tail))
     result: list[str] = []
     group: list[str] = []
@@ -55,14 +58,56 @@ def existing(ctx: WriteContext, keys: pl.Series, since: datetime) -> pl.DataFram
     wanted = ctx.key_map(keys)
     found: list[tuple[str, str]] = []
     for soql in queries(ctx, wanted["_match"].drop_nulls().to_list(), since):
-        path = "query?q=" + quote(soql, safe="")
-        while path:
-            page = ctx.api.call("GET", path, idempotent=True).json()
-            found += [(r["Id"], str(r[ctx.target.match_on])) for r in page["records"]]
-            path = page.get("nextRecordsUrl") or ""
+        found += fetch(ctx, soql)
     ctx.log.info("looked up %d keys after a lost answer: %d found", wanted.height, len(found))
     frame = pl.DataFrame(found, schema={"target_id": pl.Utf8, "_found": pl.Utf8}, orient="row")
     matched = wanted.with_columns(pl.col("_match").str.to_lowercase().alias("_found")).join(
         frame.with_columns(pl.col("_found").str.to_lowercase()), on="_found", how="inner"
     )
     return matched.unique("_key", keep="first").select("_key", "target_id")
+
+
+def fetch(ctx: WriteContext, soql: str) -> list[tuple[str, str]]:
+    """(Id, match_on value) of every record the query returns, page by page."""
+    found: list[tuple[str, str]] = []
+    path = "query?q=" + quote(soql, safe="")
+    while path:
+        page = ctx.api.call("GET", path, idempotent=True).json()
+        found += [(r["Id"], str(r[ctx.target.match_on])) for r in page["records"]]
+        path = page.get("nextRecordsUrl") or ""
+    return found
+
+
+def normalized(column: str, field_type: str | None) -> pl.Expr:
+    """A key as Salesforce compares it: trimmed, and text case-insensitively (ids are not)."""
+    trimmed = pl.col(column).str.strip_chars()
+    return trimmed if field_type in ("id", "reference") else trimmed.str.to_lowercase()
+
+
+def matching(ctx: WriteContext, keys: pl.Series) -> pl.DataFrame:
+    """Every record whose match_on value equals a key's, however many: `_key`, `_match`,
+    `ids` (a list, empty when none). One SOQL IN query per URL-sized chunk of keys."""
+    field_type = ctx.job.object_fields.get(ctx.target.match_on)
+    wanted = ctx.key_map(keys).with_columns(normalized("_match", field_type).alias("_norm"))
+    values = wanted["_match"].drop_nulls().str.strip_chars().unique().sort().to_list()
+    found: list[tuple[str, str]] = []
+    for soql in queries(ctx, values, None):
+        found += fetch(ctx, soql)
+    records = pl.DataFrame(found, schema={"Id": pl.Utf8, "_found": pl.Utf8}, orient="row")
+    by_value = records.group_by(normalized("_found", field_type).alias("_norm")).agg(
+        pl.col("Id").sort().alias("ids")
+    )
+    ctx.log.info(
+        "looked up %d keys on %s: %d records", wanted.height, ctx.target.match_on, len(found)
+    )
+    return wanted.join(by_value, on="_norm", how="left").select(
+        "_key", "_match", pl.col("ids").fill_null(pl.lit([], pl.List(pl.Utf8)))
+    )
+
+
+def record_count(ctx: WriteContext) -> int:
+    """How many records the target object holds now."""
+    soql = f"SELECT COUNT() FROM {ctx.target.object}"
+    return int(
+        ctx.api.call("GET", "query?q=" + quote(soql, safe=""), idempotent=True).json()["totalSize"]
+    )

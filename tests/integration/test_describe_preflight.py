@@ -129,7 +129,8 @@ def test_a_match_on_that_is_neither_unique_nor_external_is_found(sf):
     spec = make_spec({**GOOD_MAPPING, "Phone": "fan_id"}, match_on="Phone")
     (line,) = errors(sf, spec)
     assert line.startswith(
-        f"ERROR {SYNC}: Contact.Phone: match_on must be an external id, idLookup or unique field"
+        f"ERROR {SYNC}: Contact.Phone: match_on is not unique: Salesforce cannot tell records "
+        "apart by it"
     )
 
 

@@ -148,7 +148,7 @@ def test_match_on_must_identify_one_record():
     spec = make_spec({"Phone": "phone", "LastName": "last_name"}, match_on="Phone")
     (finding,) = check_spec(spec, CONTACT)
     assert (finding.level, finding.field) == ("error", "Phone")
-    assert "must be an external id, idLookup or unique field" in finding.message
+    assert "not unique: Salesforce cannot tell records apart by it" in finding.message
 
 
 def test_match_on_id_works_for_update_but_not_insert():
@@ -161,12 +161,11 @@ def test_match_on_id_works_for_update_but_not_insert():
     ]
 
 
-def test_an_upsert_cannot_match_on_a_field_that_is_only_unique():
+def test_an_upsert_may_match_on_a_field_that_is_only_unique():
+    # The writer looks the ids up first, so Salesforce need not upsert on it natively.
     obj = create_only_object()
-    upsert = make_spec({"Serial__c": "s"}, obj="Fan__c", match_on="Serial__c")
-    (finding,) = check_spec(upsert, obj)
-    assert finding.field == "Serial__c"
-    assert "upserts only on an external id or idLookup field" in finding.message
+    upsert = make_spec({"Serial__c": "s", "Code__c": "c"}, obj="Fan__c", match_on="Serial__c")
+    assert [f for f in check_spec(upsert, obj) if f.field == "Serial__c"] == []
     insert = make_spec(
         {"Serial__c": "s", "Code__c": "c"}, obj="Fan__c", match_on="Serial__c", operation="insert"
     )
@@ -310,4 +309,55 @@ def test_an_unknown_object_becomes_a_finding():
     assert finding.line() == (
         f"ERROR {SYNC}: Salesforce object 'Contakt' does not exist in this org or is not visible "
         "to this user (did you mean Contact?)"
+    )
+
+
+# -- write modes that look ids up ------------------------------------------------------------
+
+
+@pytest.mark.parametrize("operation", ["upsert", "update", "delete"])
+def test_an_id_lookup_field_that_is_not_an_external_id_can_be_matched_on(operation):
+    spec = make_spec(match_on="Email", operation=operation)
+    assert [f for f in check_spec(spec, CONTACT) if f.level == "error"] == []
+
+
+def test_an_update_only_sync_need_not_map_required_fields():
+    spec = make_spec({"Email": "email", "Title": "title"}, match_on="Email", operation="update")
+    assert check_spec(spec, CONTACT) == []
+
+
+def test_an_update_that_creates_missing_records_needs_the_required_fields():
+    spec = SyncSpec.model_validate(
+        {
+            "name": SYNC,
+            "source": {"duckdb": "w.duckdb", "table": "crm.contacts"},
+            "target": {
+                "object": "Contact",
+                "operation": "update",
+                "match_on": "Email",
+                "create_missing": True,
+            },
+            "mapping": {"Email": "email", "Title": "title"},
+        }
+    )
+    assert any("required to create" in f.message for f in check_spec(spec, CONTACT))
+
+
+def test_a_delete_needs_no_field_permissions():
+    spec = make_spec({"Email": "email"}, match_on="Email", operation="delete")
+    assert check_spec(spec, CONTACT) == []
+
+
+@pytest.mark.parametrize("operation", ["upsert", "update", "delete"])
+def test_a_match_on_field_that_is_not_unique_is_rejected(operation):
+    spec = make_spec({"Phone": "phone", "LastName": "n"}, match_on="Phone", operation=operation)
+    errors = [f for f in check_spec(spec, CONTACT) if f.field == "Phone"]
+    assert [f.level for f in errors] == ["error"]
+    assert "not unique: Salesforce cannot tell records apart by it" in errors[0].message
+
+
+def test_an_unknown_match_on_field_is_rejected_for_a_delete():
+    spec = make_spec({"Emial": "email"}, match_on="Emial", operation="delete")
+    assert any(
+        f.field == "Emial" and "no such field" in f.message for f in check_spec(spec, CONTACT)
     )
