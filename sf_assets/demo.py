@@ -16,12 +16,23 @@ from typing import Any
 
 import dagster as dg
 
+from resources.https import TrustingSession
 from sf_assets.definitions import build_definitions
-from sf_assets.demo_data import write_warehouse
+from sf_assets.demo_data import change_one_product, write_integrations, write_warehouse
 from sf_assets.local_org import local_org
-from sf_assets.specs import load_specs
+from sf_assets.specs import LoadedSpec, SyncSpec, load_specs
 
-DEMO_SYNC = "contacts_to_salesforce"
+SYNC_ORDER = (
+    "contacts_to_salesforce",
+    "customers_to_contacts",
+    "checkouts_to_salesforce",
+    "transactions_to_salesforce",
+    "shipments_to_orders",
+    "inventory_levels",
+    "survey_responses",
+    "products_catalog",
+)
+CATALOG = "products_catalog"
 UI_PORT = 8443
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the summary says it all
 
@@ -30,26 +41,65 @@ def run_demo(project: Path | None = None) -> int:
     project = (project or Path.cwd()).resolve()
     state = project / ".sf-assets"
     reset(state)
-    batches = write_warehouse(state / "warehouse.duckdb")
+    warehouse = state / "warehouse.duckdb"
+    batches = write_warehouse(warehouse)
     print(f"sample warehouse: {sum(batches.values())} ticket buyers in {len(batches)} batches")
     with local_org(state, state=state / "org.duckdb") as info:
         print(f"sandbox org ready at {info['instance_url']}\n")
+        order_numbers, skus = seed_org(info)
+        write_integrations(warehouse, order_numbers, skus)
         configure_environment(info, state, project)
-        defs = build_definitions(
-            [s for s in load_specs(project / "syncs") if s.spec.name == DEMO_SYNC]
-        )
+        specs = load_specs(project / "syncs")
+        defs = build_definitions(specs)
         with dg.DagsterInstance.get() as instance:
-            found = discover_batches(defs, instance)
-            print(f"sensor {DEMO_SYNC}_batches found batches: {', '.join(found)}\n")
-            print("first run, batch by batch:")
-            for batch in found:
-                print_summary(batch, materialize(defs, instance, batch))
-            print("\nsecond run of every batch (nothing may be sent twice):")
-            for batch in found:
-                print_summary(batch, materialize(defs, instance, batch))
+            print("first run of every sync, batch by batch:")
+            for loaded in ordered(specs):
+                run_sync(defs, instance, loaded.spec)
+            print("\nsecond run of everything (nothing may be sent twice):")
+            for loaded in ordered(specs):
+                run_sync(defs, instance, loaded.spec, discover=False)
+            change_one_product(warehouse)
+            print("\none product changed in the warehouse; the catalogue runs again:")
+            run_sync(defs, instance, next(s.spec for s in specs if s.spec.name == CATALOG))
     write_env_file(info, state, project)
     print_ui_help(project)
     return 0
+
+
+def ordered(specs: list[LoadedSpec]) -> list[LoadedSpec]:
+    """Contacts before the customers matched to them, checkouts before their transactions."""
+    rank = {name: i for i, name in enumerate(SYNC_ORDER)}
+    return sorted(specs, key=lambda s: (rank.get(s.spec.name, len(rank)), s.spec.name))
+
+
+def seed_org(info: dict[str, Any]) -> tuple[list[str], list[str]]:
+    """Records the org already holds before any sync runs: orders awaiting shipment and the
+    inventory items of the warehouse (created through the sandbox's admin endpoint, as if
+    someone had entered them in Salesforce)."""
+    session = TrustingSession(info["ca_bundle"])
+    admin = f"{info['instance_url']}/__admin/records"
+    (account,) = session.post(f"{admin}/Account", json=[{"Name": "Festival Shop"}]).json()
+    orders = [
+        {"AccountId": account["id"], "EffectiveDate": "2026-11-20", "Status": "Draft"}
+        for _ in range(20)
+    ]
+    session.post(f"{admin}/Order", json=orders).raise_for_status()
+    items = [{"Name": f"Item {i}", "SKU__c": f"SKU-{i:04d}"} for i in range(1, 9)]
+    session.post(f"{admin}/Inventory_Item__c", json=items).raise_for_status()
+    order_numbers = sorted(r["OrderNumber"] for r in session.get(f"{admin}/Order").json())
+    return order_numbers, [item["SKU__c"] for item in items]
+
+
+def run_sync(
+    defs: dg.Definitions, instance: dg.DagsterInstance, spec: SyncSpec, discover: bool = True
+) -> None:
+    if not spec.batched:
+        print_summary(spec.name, "whole dataset", materialize(defs, instance, spec.name, None))
+        return
+    partitions = f"{spec.name}_batches"
+    found = discover_batches(defs, instance, spec.name) if discover else []
+    for batch in found or instance.get_dynamic_partitions(partitions):
+        print_summary(spec.name, batch, materialize(defs, instance, spec.name, batch))
 
 
 def reset(state: Path) -> None:
@@ -82,9 +132,9 @@ def connection_variables(info: dict[str, Any], state: Path, login_url: str) -> d
     }
 
 
-def discover_batches(defs: dg.Definitions, instance: dg.DagsterInstance) -> list[str]:
+def discover_batches(defs: dg.Definitions, instance: dg.DagsterInstance, sync: str) -> list[str]:
     """One real sensor tick: it adds the partitions and asks for a run per batch."""
-    sensor = defs.resolve_sensor_def(f"{DEMO_SYNC}_batches")
+    sensor = defs.resolve_sensor_def(f"{sync}_batches")
     context = dg.build_sensor_context(
         instance_ref=instance.get_ref(), definitions=defs, resources=defs.resources
     )
@@ -94,8 +144,10 @@ def discover_batches(defs: dg.Definitions, instance: dg.DagsterInstance) -> list
     return [request.partition_key for request in result.run_requests or []]
 
 
-def materialize(defs: dg.Definitions, instance: dg.DagsterInstance, batch: str) -> dict[str, Any]:
-    job = defs.resolve_job_def(f"{DEMO_SYNC}_writeback")
+def materialize(
+    defs: dg.Definitions, instance: dg.DagsterInstance, sync: str, batch: str | None
+) -> dict[str, Any]:
+    job = defs.resolve_job_def(f"{sync}_writeback")
     result = job.execute_in_process(
         instance=instance, partition_key=batch, raise_on_error=False, run_config=QUIET
     )
@@ -104,22 +156,35 @@ def materialize(defs: dg.Definitions, instance: dg.DagsterInstance, batch: str) 
         step = event.asset_key.path[-1]
         metadata[step] = {k: v.value for k, v in event.materialization.metadata.items()}
     metadata["success"] = result.success
+    failures = [e for e in result.all_events if e.is_step_failure]
+    if failures:
+        error = failures[0].event_specific_data.error
+        metadata["error"] = error.message.strip().splitlines()[0] if error else "unknown"
     return metadata
 
 
-def print_summary(batch: str, metadata: dict[str, Any]) -> None:
+def print_summary(sync: str, batch: str, metadata: dict[str, Any]) -> None:
     source = metadata.get("source", {})
+    mapped = metadata.get("mapped", {})
     written = metadata.get("written", {})
     rejects = metadata.get("rejects", {})
-    reasons = ", ".join(f"{code} {n}" for code, n in list(rejects.get("by reason", {}).items())[:4])
-    print(
-        f"  {batch}: {source.get('rows', 0):>5} rows in, sent {written.get('sent', 0):>5}"
-        f"{' via ' + written['api'] if written.get('sent') else '         '}: "
-        f"created {written.get('created', 0):>5}, updated {written.get('updated', 0):>4}, "
-        f"failed {written.get('failed', 0)}, API calls {written.get('API calls used', 0):>2}; "
-        f"rejected {rejects.get('rejected', 0)}{' (' + reasons + ')' if reasons else ''}"
-        + ("" if metadata["success"] else "  [run failed: see the Dagster UI]")
-    )
+    reasons = ", ".join(f"{code} {n}" for code, n in list(rejects.get("by reason", {}).items())[:3])
+    parts = [
+        f"{source.get('rows', 0)} rows",
+        f"sent {written.get('sent', 0)}"
+        + (f" via {written['api']}" if written.get("sent") else ""),
+        f"created {written.get('created', 0)}",
+        f"updated {written.get('updated', 0)}",
+    ]
+    if written.get("not found"):
+        parts.append(f"not found {written['not found']}")
+    parts.append(f"API calls {written.get('API calls used', 0)}")
+    parts.append(f"rejected {rejects.get('rejected', 0)}" + (f" ({reasons})" if reasons else ""))
+    print(f"  {sync:<27} {batch:<14} " + ", ".join(parts))
+    if "object setup" in mapped and "created" in str(mapped["object setup"]):
+        print(f"  {'':<27} {'':<14} {mapped['object setup']}")
+    if not metadata["success"]:
+        print(f"  {'':<27} {'':<14} run failed: {metadata.get('error', 'see the Dagster UI')}")
 
 
 def write_env_file(info: dict[str, Any], state: Path, project: Path) -> None:

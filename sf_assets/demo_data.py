@@ -72,3 +72,144 @@ def write_warehouse(path: Path) -> dict[str, int]:
         con.register("rows", frame)
         con.execute("CREATE TABLE crm.ticket_buyers AS SELECT * FROM rows")
     return {b: int(n) for b, n in frame.group_by("_BATCH_ID_").len().sort("_BATCH_ID_").iter_rows()}
+
+
+# -- the other integrations of the demo ------------------------------------------------------
+
+TICKET_BATCHES = ("20261122-0900", "20261122-0930")
+
+
+def customers() -> pl.DataFrame:
+    """Ticketing customers identified by email: the first batch's emails are upper-cased
+    spellings of contacts the contacts sync wrote, so they match instead of duplicating."""
+    first = pl.DataFrame(
+        {
+            "email": [f"FAN{i}@EXAMPLE.COM" for i in range(1, 51)],
+            "first_name": [f"Fan{i}" for i in range(1, 51)],
+            "last_name": [f"Customer{i}" for i in range(1, 51)],
+            "phone": [f"+44 20 {i:07d}" for i in range(1, 51)],
+            "_BATCH_ID_": TICKET_BATCHES[0],
+        }
+    )
+    second = pl.DataFrame(
+        {
+            "email": [f"new{i}@example.org" for i in range(1, 31)],
+            "first_name": [f"New{i}" for i in range(1, 31)],
+            "last_name": [f"Customer{i}" for i in range(1, 31)],
+            "phone": [None] * 30,
+            "_BATCH_ID_": TICKET_BATCHES[1],
+        },
+        schema_overrides={"phone": pl.Utf8},
+    )
+    return pl.concat([first, second])
+
+
+def checkouts() -> pl.DataFrame:
+    ids = range(1, 41)
+    return pl.DataFrame(
+        {
+            "checkout_id": [f"co_{i:06d}" for i in ids],
+            "event": [f"Summer Festival day {1 + i % 3}" for i in ids],
+            "status": ["completed" if i % 5 else "refunded" for i in ids],
+            "total": [round(19.5 * (1 + i % 4), 2) for i in ids],
+            "currency": ["EUR"] * len(ids),
+            "checked_out_at": [f"2026-11-2{i % 2} 1{i % 10}:00:00" for i in ids],
+            "_BATCH_ID_": [TICKET_BATCHES[i % 2] for i in ids],
+        }
+    ).with_columns(pl.col("checked_out_at").str.to_datetime())
+
+
+def transactions() -> pl.DataFrame:
+    ids = range(1, 61)
+    return pl.DataFrame(
+        {
+            "transaction_id": [f"tx_{i:06d}" for i in ids],
+            "checkout_id": [f"co_{1 + (i - 1) % 40:06d}" for i in ids],
+            "amount": [round(19.5 * (1 + i % 4), 2) for i in ids],
+            "method": [("card", "paypal", "voucher")[i % 3] for i in ids],
+            "status": ["captured"] * len(ids),
+            "paid_at": [f"2026-11-21 1{i % 10}:05:00" for i in ids],
+            "_BATCH_ID_": [TICKET_BATCHES[1 - ((i - 1) % 40) % 2] for i in ids],
+        }
+    ).with_columns(pl.col("paid_at").str.to_datetime())
+
+
+def shipments(order_numbers: list[str]) -> pl.DataFrame:
+    """Tracking numbers for orders that exist in the org, plus one order it has never seen."""
+    numbers = [*order_numbers[:15], "99999999"]
+    return pl.DataFrame(
+        {
+            "order_number": numbers,
+            "tracking_number": [f"1Z{n}" for n in numbers],
+            "carrier": [("UPS", "DHL", "FedEx")[i % 3] for i in range(len(numbers))],
+            "shipped_at": [f"2026-11-22 0{i % 10}:30:00" for i in range(len(numbers))],
+            "_BATCH_ID_": "20261122-0800",
+        }
+    ).with_columns(pl.col("shipped_at").str.to_datetime())
+
+
+def inventory_levels(skus: list[str]) -> pl.DataFrame:
+    """Counts for SKUs the org holds, plus one SKU it does not (reported, never created)."""
+    listed = [*skus, "SKU-UNKNOWN-1"]
+    return pl.DataFrame(
+        {
+            "sku": listed,
+            "on_hand": [10 * (i + 1) for i in range(len(listed))],
+            "allocated": [i % 4 for i in range(len(listed))],
+            "counted_at": ["2026-11-22 06:00:00"] * len(listed),
+            "_BATCH_ID_": "20261122-0600",
+        }
+    ).with_columns(pl.col("counted_at").str.to_datetime())
+
+
+def survey_responses() -> pl.DataFrame:
+    ids = range(1, 26)
+    return pl.DataFrame(
+        {
+            "response_id": [f"resp-{i:04d}" for i in ids],
+            "rating": [1 + i % 5 for i in ids],
+            "would_return": [i % 3 != 0 for i in ids],
+            "comment": [f"Great night number {i}" for i in ids],
+            "submitted_at": [f"2026-11-21 2{i % 4}:00:00" for i in ids],
+            "_BATCH_ID_": "20261122-0700",
+        }
+    ).with_columns(pl.col("submitted_at").str.to_datetime())
+
+
+def products() -> pl.DataFrame:
+    """The product catalogue: no batch column, written whole with change detection."""
+    ids = range(1, 21)
+    return pl.DataFrame(
+        {
+            "sku": [f"SKU-{i:04d}" for i in ids],
+            "name": [f"Festival item {i}" for i in ids],
+            "family": [("Tickets", "Merchandise", "Food and Beverage")[i % 3] for i in ids],
+            "active": [True] * len(ids),
+        }
+    )
+
+
+def write_integrations(path: Path, order_numbers: list[str], skus: list[str]) -> None:
+    """Add the other integrations' tables to the demo warehouse."""
+    tables = {
+        "ticketing.customers": customers(),
+        "ticketing.checkouts": checkouts(),
+        "ticketing.transactions": transactions(),
+        "fulfilment.shipments": shipments(order_numbers),
+        "fulfilment.inventory_levels": inventory_levels(skus),
+        "survey.responses": survey_responses(),
+        "catalog.products": products(),
+    }
+    with duckdb.connect(str(path)) as con:
+        for name, frame in tables.items():
+            con.execute(f"CREATE SCHEMA IF NOT EXISTS {name.split('.')[0]}")
+            con.register("rows", frame)
+            con.execute(f"CREATE OR REPLACE TABLE {name} AS SELECT * FROM rows")
+            con.unregister("rows")
+
+
+def change_one_product(path: Path) -> None:
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "UPDATE catalog.products SET name = 'Festival item 7 (new edition)' WHERE sku = 'SKU-0007'"
+        )

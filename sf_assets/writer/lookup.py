@@ -13,11 +13,19 @@ from urllib.parse import quote
 
 import polars as pl
 
+from sf_assets.writer import query_job
 from sf_assets.writer.context import WriteContext
 from sf_assets.writer.wire import NUMBER_TYPES
 
 URL_BUDGET = 12_000  # characters of encoded SOQL per call; Salesforce refuses URIs over 16,384
 CLOCK_MARGIN = timedelta(minutes=15)
+# Keys from which a lookup reads the object with one Bulk query job instead of SOQL IN calls
+# (writer/query_job.py). Measured against an org of 1,000,000 Contacts matching by Email
+# (bench/match_lookup.py, see BENCHMARKS.md): the Bulk job costs 0.78 s and 7 calls whatever
+# the key count, IN lists 1.0 s / 3 calls for 800 keys, 2.0 s / 5 calls for 1,600 and
+# 5.3 s / 9 calls for 3,200. From 2,000 keys the job is over twice as fast for about as many
+# calls; it reads the whole object, so smaller orgs favour it more and much larger ones less.
+BULK_LOOKUP_KEYS = 2_000
 
 
 def soql_literal(value: str, field_type: str | None) -> str:
@@ -86,23 +94,40 @@ def normalized(column: str, field_type: str | None) -> pl.Expr:
 
 def matching(ctx: WriteContext, keys: pl.Series) -> pl.DataFrame:
     """Every record whose match_on value equals a key's, however many: `_key`, `_match`,
-    `ids` (a list, empty when none). One SOQL IN query per URL-sized chunk of keys."""
+    `ids` (a list, empty when none). One SOQL IN query per URL-sized chunk of keys, or one
+    Bulk query job reading the object from BULK_LOOKUP_KEYS keys on."""
     field_type = ctx.job.object_fields.get(ctx.target.match_on)
     wanted = ctx.key_map(keys).with_columns(normalized("_match", field_type).alias("_norm"))
     values = wanted["_match"].drop_nulls().str.strip_chars().unique().sort().to_list()
-    found: list[tuple[str, str]] = []
-    for soql in queries(ctx, values, None):
-        found += fetch(ctx, soql)
-    records = pl.DataFrame(found, schema={"Id": pl.Utf8, "_found": pl.Utf8}, orient="row")
+    if bulk_lookup(len(values), field_type):
+        norm = normalized("_found", field_type)
+        records = query_job.records(ctx, wanted["_norm"].drop_nulls().unique(), norm)
+    else:
+        records = in_lists(ctx, values)
     by_value = records.group_by(normalized("_found", field_type).alias("_norm")).agg(
         pl.col("Id").sort().alias("ids")
     )
     ctx.log.info(
-        "looked up %d keys on %s: %d records", wanted.height, ctx.target.match_on, len(found)
+        "looked up %d keys on %s: %d records", wanted.height, ctx.target.match_on, records.height
     )
     return wanted.join(by_value, on="_norm", how="left").select(
         "_key", "_match", pl.col("ids").fill_null(pl.lit([], pl.List(pl.Utf8)))
     )
+
+
+def bulk_lookup(keys: int, field_type: str | None) -> bool:
+    """Whether a Bulk query job is cheaper than IN lists for this many keys. Numbers stay on
+    REST: JSON and CSV spell them differently, and the comparison is on text."""
+    return keys >= BULK_LOOKUP_KEYS and field_type not in NUMBER_TYPES
+
+
+def in_lists(ctx: WriteContext, values: list[str]) -> pl.DataFrame:
+    """`Id`, `_found` of the records holding one of `values`: one SOQL call per URL-sized
+    chunk of keys (a few hundred emails each)."""
+    found: list[tuple[str, str]] = []
+    for soql in queries(ctx, values, None):
+        found += fetch(ctx, soql)
+    return pl.DataFrame(found, schema={"Id": pl.Utf8, "_found": pl.Utf8}, orient="row")
 
 
 def record_count(ctx: WriteContext) -> int:

@@ -11,10 +11,10 @@ paths, so outcomes reach the ledger the same way:
 - several records: failed with MULTIPLE_MATCHES, never guessed.
 
 Every run looks up again, so a write whose answer was lost is settled by the next lookup (a
-created record is found and updated) rather than sent twice. Lookups stay on REST even for
-large batches: a few hundred keys fit one URL-sized query, so 10,000 keys cost about 30
-calls, while a Bulk query job cannot take an IN list of that size either and would have to
-read the whole object.
+created record is found and updated) rather than sent twice. A few hundred keys fit one
+URL-sized query, so 10,000 keys cost about 30 calls; from lookup.BULK_LOOKUP_KEYS keys on, one
+Bulk query job reads Id and match_on of the whole object instead (a Bulk query cannot take an
+IN list of that size either) and the keys are matched locally the same way.
 """
 
 from __future__ import annotations
@@ -92,7 +92,10 @@ def by_id(
     if ids.is_empty():
         return pl.Series("_key", [], dtype=pl.Utf8)
     operation = "delete" if ctx.target.operation == "delete" else "update"
-    fields = [c for c in rows.columns if c.lower() != "id"]
+    # The match field is not sent again: the record already holds the value (compared the way
+    # Salesforce compares it), and it may be read-only, like an Order's OrderNumber.
+    skipped = {"id", ctx.target.match_on.lower()}
+    fields = [c for c in rows.columns if c.lower() not in skipped]
     if operation == "delete":
         fields = list(SYSTEM_COLUMNS)
     frame = rows.select(fields).join(ids, on="_key", how="inner")

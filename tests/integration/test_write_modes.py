@@ -13,7 +13,7 @@ import pytest
 
 from sf_assets.specs import SyncSpec
 from sf_assets.staging import StagingStore
-from sf_assets.writer import WriteError, WriteJob, WriteReport, write_batch
+from sf_assets.writer import WriteError, WriteJob, WriteReport, lookup, query_job, write_batch
 from tests.integration.test_writer import (
     APIS,
     CONTACT_FIELDS,
@@ -183,3 +183,35 @@ def test_a_rerun_sends_nothing_and_calls_nothing(info, http, staging, operation)
     report = write(info, staging, spec(operation), frame)
     assert (report.already_written, report.sent, calls_used(http) - before) == (3, 0, 0)
     assert len(contacts(http)) == count
+
+
+def test_a_bulk_query_lookup_matches_like_in_lists(info, http, tmp_path, monkeypatch) -> None:
+    """Large key sets are looked up with one Bulk query job reading the object: the same
+    records must match (case-insensitively), twins must fail and missing keys stay not found."""
+    seed(http, [{"LastName": "Old", "Email": e} for e in emails(6)])
+    seed(http, [{"LastName": "Twin", "Email": "twin@example.com"}] * 2)
+    seed(http, [{"LastName": "Other", "Email": f"other{i}@example.com"} for i in range(20)])
+    seed(http, [{"LastName": "NoEmail"}])
+    keys = ["FAN0@example.com", "Fan1@Example.Com", *emails(8)[2:], "twin@example.com"]
+    bulk_jobs: list[int] = []
+    spied = query_job.records
+
+    def counting(*args: Any) -> pl.DataFrame:
+        bulk_jobs.append(1)
+        return spied(*args)
+
+    monkeypatch.setattr(query_job, "records", counting)
+    monkeypatch.setattr(query_job, "PAGE_RECORDS", 7)  # several result pages
+    results = []
+    for threshold in (10**9, 1):
+        monkeypatch.setattr(lookup, "BULK_LOOKUP_KEYS", threshold)
+        store = StagingStore(path=str(tmp_path / f"staging-{threshold}.duckdb"))
+        report = write(info, store, spec("update"), by_email(keys))
+        ledger = store.latest_outcomes("fans", BATCH).sort("source_key")
+        outcome = ledger.select("source_key", "status", "target_id", "error_code", "error_message")
+        results.append(((report.updated, report.not_found, report.failed), outcome))
+    assert bulk_jobs == [1]
+    (in_lists, in_list_ledger), (bulk, bulk_ledger) = results
+    assert in_lists == bulk == (6, 2, 1)
+    assert in_list_ledger.equals(bulk_ledger)
+    assert "MULTIPLE_MATCHES" in bulk_ledger["error_code"].to_list()
