@@ -24,6 +24,20 @@ def main(argv: list[str] | None = None) -> int:
     commands.add_parser(
         "validate", help="check every sync spec against the live org before anything is written"
     )
+    emarsys = commands.add_parser("emarsys", help="Emarsys sales-data uploads")
+    emarsys_commands = emarsys.add_subparsers(dest="emarsys_command", required=True)
+    release = emarsys_commands.add_parser(
+        "release",
+        help="settle a batch whose upload may or may not have reached Emarsys",
+        description="After a lost answer a batch stays uncertain and is never sent again by "
+        "itself. Check the merchant's Sales Data page for one of its orders, then say whether "
+        "it arrived: --sent records its lines as sent; --not-sent lets the next run upload it.",
+    )
+    release.add_argument("sync")
+    release.add_argument("batch")
+    answer = release.add_mutually_exclusive_group(required=True)
+    answer.add_argument("--sent", action="store_true", help="Emarsys has the batch")
+    answer.add_argument("--not-sent", action="store_true", help="Emarsys does not have it")
     args, rest = parser.parse_known_args(argv)
     if args.command == "sandbox":
         # The sandbox is a separate program: the pipeline only ever reaches it over HTTPS.
@@ -35,6 +49,10 @@ def main(argv: list[str] | None = None) -> int:
 
         print(schema_text())
         return 0
+    if args.command == "emarsys":
+        from sf_assets.release import release_batch
+
+        return release_batch(args.sync, args.batch, sent=args.sent)
     if args.command == "validate":
         from sf_assets.validate import run_validate
 

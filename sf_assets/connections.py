@@ -12,6 +12,7 @@ import os
 
 import dagster as dg
 
+from resources.emarsys import EmarsysResource
 from resources.salesforce import SalesforceResource
 from sf_assets.staging import StagingStore
 
@@ -53,6 +54,27 @@ def salesforce_from_env(
         if os.environ.get(variable):
             config[name] = os.environ[variable] if resolved else dg.EnvVar(variable)
     return SalesforceResource(**config)
+
+
+def emarsys_key(connection: str) -> str:
+    return "emarsys" if connection == "default" else f"emarsys_{connection}"
+
+
+def emarsys_from_env(connection: str = "default", *, resolved: bool = False) -> EmarsysResource:
+    """`EMARSYS_TOKEN` (a secret), `EMARSYS_MERCHANT_ID`, `EMARSYS_URL`, `EMARSYS_CA_BUNDLE`
+    for `default`; `EMARSYS_<NAME>_…` for another connection."""
+    prefix = "EMARSYS_" if connection == "default" else f"EMARSYS_{connection.upper()}_"
+    config: dict[str, object] = {
+        "merchant_id": os.environ.get(prefix + "MERCHANT_ID", ""),
+        "token": os.environ.get(prefix + "TOKEN", "")
+        if resolved or not os.environ.get(prefix + "TOKEN")
+        else dg.EnvVar(prefix + "TOKEN"),
+    }
+    if os.environ.get(prefix + "URL"):
+        config["base_url"] = os.environ[prefix + "URL"]
+    if os.environ.get(prefix + "CA_BUNDLE"):
+        config["ca_bundle"] = os.environ[prefix + "CA_BUNDLE"]
+    return EmarsysResource(**config)
 
 
 def staging_from_env() -> StagingStore:

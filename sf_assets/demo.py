@@ -20,7 +20,7 @@ from resources.https import TrustingSession
 from sf_assets.definitions import build_definitions
 from sf_assets.demo_data import change_one_product, write_integrations, write_warehouse
 from sf_assets.local_org import local_org
-from sf_assets.specs import LoadedSpec, SyncSpec, load_specs
+from sf_assets.specs import AnySyncSpec, LoadedSpec, load_specs
 
 SYNC_ORDER = (
     "contacts_to_salesforce",
@@ -31,6 +31,7 @@ SYNC_ORDER = (
     "inventory_levels",
     "survey_responses",
     "products_catalog",
+    "order_lines_to_emarsys",
 )
 CATALOG = "products_catalog"
 UI_PORT = 8443
@@ -87,11 +88,13 @@ def seed_org(info: dict[str, Any]) -> tuple[list[str], list[str]]:
     items = [{"Name": f"Item {i}", "SKU__c": f"SKU-{i:04d}"} for i in range(1, 9)]
     session.post(f"{admin}/Inventory_Item__c", json=items).raise_for_status()
     order_numbers = sorted(r["OrderNumber"] for r in session.get(f"{admin}/Order").json())
+    columns = ["order", "timestamp", "customer", "item", "price", "quantity", "s_channel"]
+    session.put(f"{info['instance_url']}/__admin/emarsys/columns", json=columns).raise_for_status()
     return order_numbers, [item["SKU__c"] for item in items]
 
 
 def run_sync(
-    defs: dg.Definitions, instance: dg.DagsterInstance, spec: SyncSpec, discover: bool = True
+    defs: dg.Definitions, instance: dg.DagsterInstance, spec: AnySyncSpec, discover: bool = True
 ) -> None:
     if not spec.batched:
         print_summary(spec.name, "whole dataset", materialize(defs, instance, spec.name, None))
@@ -129,6 +132,10 @@ def connection_variables(info: dict[str, Any], state: Path, login_url: str) -> d
         "SF_CA_BUNDLE": info["ca_bundle"],
         "SF_API_VERSION": info["api_version"],
         "SF_ASSETS_STAGING": str(state / "staging.duckdb"),
+        "EMARSYS_URL": login_url,  # the sandbox serves the Emarsys endpoint beside the org
+        "EMARSYS_TOKEN": info["emarsys_token"],
+        "EMARSYS_MERCHANT_ID": info["merchant_id"],
+        "EMARSYS_CA_BUNDLE": info["ca_bundle"],
     }
 
 
@@ -147,7 +154,10 @@ def discover_batches(defs: dg.Definitions, instance: dg.DagsterInstance, sync: s
 def materialize(
     defs: dg.Definitions, instance: dg.DagsterInstance, sync: str, batch: str | None
 ) -> dict[str, Any]:
-    job = defs.resolve_job_def(f"{sync}_writeback")
+    names = {job.name for job in defs.jobs or []}
+    job = defs.resolve_job_def(
+        f"{sync}_writeback" if f"{sync}_writeback" in names else f"{sync}_upload"
+    )
     result = job.execute_in_process(
         instance=instance, partition_key=batch, raise_on_error=False, run_config=QUIET
     )
@@ -166,6 +176,9 @@ def materialize(
 def print_summary(sync: str, batch: str, metadata: dict[str, Any]) -> None:
     source = metadata.get("source", {})
     mapped = metadata.get("mapped", {})
+    if "uploaded" in metadata or "lines in" in mapped:
+        print_upload_summary(sync, batch, metadata)
+        return
     written = metadata.get("written", {})
     rejects = metadata.get("rejects", {})
     reasons = ", ".join(f"{code} {n}" for code, n in list(rejects.get("by reason", {}).items())[:3])
@@ -183,6 +196,19 @@ def print_summary(sync: str, batch: str, metadata: dict[str, Any]) -> None:
     print(f"  {sync:<27} {batch:<14} " + ", ".join(parts))
     if "object setup" in mapped and "created" in str(mapped["object setup"]):
         print(f"  {'':<27} {'':<14} {mapped['object setup']}")
+    if not metadata["success"]:
+        print(f"  {'':<27} {'':<14} run failed: {metadata.get('error', 'see the Dagster UI')}")
+
+
+def print_upload_summary(sync: str, batch: str, metadata: dict[str, Any]) -> None:
+    mapped = metadata.get("mapped", {})
+    uploaded = metadata.get("uploaded", {})
+    reasons = ", ".join(f"{code} {n}" for code, n in mapped.get("rejected by reason", {}).items())
+    print(
+        f"  {sync:<27} {batch:<14} {mapped.get('lines in', 0)} lines, uploaded "
+        f"{uploaded.get('uploaded', 0)} ({uploaded.get('state', '-')}), rejected "
+        f"{mapped.get('rejected', 0)}" + (f" ({reasons})" if reasons else "")
+    )
     if not metadata["success"]:
         print(f"  {'':<27} {'':<14} run failed: {metadata.get('error', 'see the Dagster UI')}")
 

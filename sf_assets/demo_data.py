@@ -199,6 +199,7 @@ def write_integrations(path: Path, order_numbers: list[str], skus: list[str]) ->
         "fulfilment.inventory_levels": inventory_levels(skus),
         "survey.responses": survey_responses(),
         "catalog.products": products(),
+        "shop.order_lines": order_lines(),
     }
     with duckdb.connect(str(path)) as con:
         for name, frame in tables.items():
@@ -213,3 +214,30 @@ def change_one_product(path: Path) -> None:
         con.execute(
             "UPDATE catalog.products SET name = 'Festival item 7 (new edition)' WHERE sku = 'SKU-0007'"
         )
+
+
+def order_lines() -> pl.DataFrame:
+    """Sales lines for Emarsys in two batches; the second batch repeats one line of the first
+    (a re-export), which must be stopped before it reaches Emarsys."""
+    first = [
+        (f"ord-{o:05d}", f"2026-11-21 1{o % 10}:00:00", f"fan-{o:05d}", sku, 12.5 * (i + 1), i + 1)
+        for o in range(1, 61)
+        for i, sku in enumerate(("TICKET-GA", "TSHIRT") if o % 2 else ("TICKET-VIP",))
+    ]
+    second = [
+        (f"ord-{o:05d}", f"2026-11-22 0{o % 10}:30:00", f"fan-{o:05d}", "TICKET-GA", 25.0, 2)
+        for o in range(61, 101)
+    ]
+    second.append(first[0])  # the repeated line
+    rows = [(*line, "20261121") for line in first] + [(*line, "20261122") for line in second]
+    return pl.DataFrame(
+        rows,
+        schema=["order_id", "ordered_at", "customer_id", "sku", "unit_price", "qty", "_BATCH_ID_"],
+        orient="row",
+    ).with_columns(
+        pl.col("ordered_at").str.to_datetime(),
+        pl.when(pl.col("sku").str.starts_with("TICKET"))
+        .then(pl.lit("box office"))
+        .otherwise(pl.lit("web shop"))
+        .alias("channel"),
+    )

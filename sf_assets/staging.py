@@ -326,6 +326,12 @@ class StagingStore(dg.ConfigurableResource):
             {"sync": sync, "batch": batch, "run_id": run_id},
         )
 
+    def raise_watermark(self, sync: str, batch: str) -> None:
+        """Move the watermark to `batch` unless it is already there or beyond (targets whose
+        outcomes are not rows of this ledger, such as Emarsys uploads, call this directly)."""
+        with self.transaction() as connection:
+            self._raise_watermark(connection, sync, batch)
+
     def _raise_watermark(
         self, connection: duckdb.DuckDBPyConnection, sync: str, batch: str
     ) -> None:

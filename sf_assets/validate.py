@@ -8,9 +8,17 @@ from resources.salesforce import SalesforceLoginError
 from sf_assets.connections import salesforce_from_env
 from sf_assets.datasets import Dataset, DatasetError, Schema
 from sf_assets.describe import ObjectInfo, UnknownObjectError, describe_object
+from sf_assets.emarsys.lines import check_columns
 from sf_assets.object_setup import ObjectSetupError, plan_fields, requirements
 from sf_assets.preflight import Finding, check_spec
-from sf_assets.specs import LoadedSpec, SpecError, SyncSpec, load_specs, syncs_dir
+from sf_assets.specs import (
+    EmarsysSyncSpec,
+    LoadedSpec,
+    SpecError,
+    SyncSpec,
+    load_specs,
+    syncs_dir,
+)
 
 
 def findings_for(loaded: LoadedSpec, client: object) -> list[Finding]:
@@ -75,6 +83,11 @@ def run_validate() -> int:
     clients: dict[str, object] = {}
     errors = 0
     for loaded in specs:
+        if isinstance(loaded.spec, EmarsysSyncSpec):
+            errors += report(
+                loaded.spec.name, "sales-data file fits the rules", sales_findings(loaded)
+            )
+            continue
         connection = loaded.spec.connection
         try:
             client = (
@@ -85,10 +98,34 @@ def run_validate() -> int:
             errors += 1
             continue
         clients[connection] = client
-        findings = findings_for(loaded, client)
-        for finding in findings:
-            print(finding.line())
-        errors += sum(f.level == "error" for f in findings)
-        if not findings:
-            print(f"OK    {loaded.spec.name}: {loaded.spec.target.object} mapping fits the org")
+        fits = f"{loaded.spec.target.object} mapping fits the org"
+        errors += report(loaded.spec.name, fits, findings_for(loaded, client))
     return 1 if errors else 0
+
+
+def report(sync: str, ok_text: str, findings: list[Finding]) -> int:
+    """Print one line per finding (or OK); the number of errors."""
+    for finding in findings:
+        print(finding.line())
+    if not findings:
+        print(f"OK    {sync}: {ok_text}")
+    return sum(f.level == "error" for f in findings)
+
+
+def sales_findings(loaded: LoadedSpec) -> list[Finding]:
+    """An Emarsys sync: the header rules, and the mapped source columns exist."""
+    spec = loaded.spec
+    found = [
+        Finding("error", spec.name, None, problem)
+        for problem in check_columns(list(spec.target.columns), dict(spec.mapping))
+    ]
+    try:
+        columns = Dataset(loaded).columns()
+    except DatasetError as error:
+        return [*found, Finding("error", spec.name, None, str(error))]
+    missing = sorted(set(spec.mapping.values()) - set(columns))
+    if missing:
+        found.append(
+            Finding("error", spec.name, None, f"source has no column(s) {', '.join(missing)}")
+        )
+    return found

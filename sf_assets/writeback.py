@@ -75,18 +75,10 @@ def counts_by(frame: pl.DataFrame, column: str) -> dict[str, int]:
     return {str(k): int(n) for k, n in grouped.iter_rows()}
 
 
-def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
-    """Assets, checks, job and sensor of one sync."""
+def source_asset(loaded: LoadedSpec, common: dict[str, Any]) -> dg.AssetsDefinition:
+    """`S/source`: the batch (or the whole dataset) read and staged; shared by every target."""
     spec = loaded.spec
     name = spec.name
-    partitions = batch_partitions(spec)
-    sf_key = resource_key(spec.connection)
-    description = spec.description or (
-        f"{spec.target.operation.capitalize()} {spec.target.object} records from "
-        f"{_source_label(spec)}, matched on {spec.target.match_on}."
-    )
-    description = description.rstrip(".") + "."
-    common: dict[str, Any] = {"group_name": name, "partitions_def": partitions}
 
     @dg.asset(
         key=[name, "source"],
@@ -106,6 +98,24 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "columns": ", ".join(c for c in frame.columns if c != "_row"),
             }
         )
+
+    return source
+
+
+def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
+    """Assets, checks, job and sensor of one sync."""
+    spec = loaded.spec
+    name = spec.name
+    partitions = batch_partitions(spec)
+    sf_key = resource_key(spec.connection)
+    description = spec.description or (
+        f"{spec.target.operation.capitalize()} {spec.target.object} records from "
+        f"{_source_label(spec)}, matched on {spec.target.match_on}."
+    )
+    description = description.rstrip(".") + "."
+    common: dict[str, Any] = {"group_name": name, "partitions_def": partitions}
+
+    source = source_asset(loaded, common)
 
     @dg.asset(
         key=[name, "mapped"],

@@ -91,7 +91,25 @@ def test_yaml_that_is_not_a_mapping(tmp_path):
         load_specs(tmp_path / "syncs")
 
 
-def test_json_schema_describes_the_fields():
+def test_json_schema_describes_both_kinds_of_sync():
     schema = json_schema()
-    assert set(schema["required"]) == {"name", "source", "target", "mapping"}
-    assert "description" in schema["properties"]["mapping"]
+    kinds = schema["$defs"]
+    assert len(schema["anyOf"]) == 2
+    assert set(kinds["SyncSpec"]["required"]) == {"name", "source", "target", "mapping"}
+    assert "description" in kinds["SyncSpec"]["properties"]["mapping"]
+    assert "columns" in kinds["EmarsysTarget"]["properties"]
+
+
+def test_an_emarsys_spec_needs_every_column_mapped(tmp_path):
+    write(
+        tmp_path / "syncs",
+        "sales.yaml",
+        """
+name: sales
+source: {duckdb: w.duckdb, table: lines}
+target: {emarsys: default, sales_data: true, columns: [order, timestamp, customer, item, price, quantity]}
+mapping: {order: order_id, timestamp: at, customer: who, item: sku, price: total}
+""",
+    )
+    with pytest.raises(SpecError, match="not mapped: quantity"):
+        load_specs(tmp_path / "syncs")
