@@ -3,6 +3,9 @@ batch once, a line never twice, and nothing uploaded when a guard says no."""
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +16,9 @@ import pytest
 import yaml
 
 from sf_assets.definitions import build_definitions
+from sf_assets.emarsys.ledger import SalesLedger
 from sf_assets.specs import load_specs
+from sf_assets.staging import StagingStore
 
 SYNC = "sales"
 COLUMNS = ["order", "timestamp", "customer", "item", "price", "quantity"]
@@ -136,3 +141,29 @@ def test_a_wrong_token_is_a_clear_error_that_does_not_show_the_token(project, ht
     assert "token" in text.lower()
     assert "not-the-token-123" not in text
     assert http.admin("GET", "emarsys/lines") == []
+
+
+def test_columns_that_break_the_rules_stop_the_run_before_any_upload(project, http):
+    spec = yaml.safe_load((project / "syncs" / "sales.yaml").read_text())
+    spec["target"]["columns"] = [*COLUMNS, "channel"]
+    spec["mapping"]["channel"] = "sku"
+    (project / "syncs" / "sales.yaml").write_text(yaml.safe_dump(spec))
+    with dg.instance_for_test() as instance:
+        result = run(project, instance, "b1")
+    assert not result.success
+    assert "channel" in failure_text(result)
+    assert http.admin("GET", "emarsys/lines") == []
+
+
+def test_release_command_settles_an_uncertain_batch(project):
+    staging = StagingStore(path=str(project / "staging.duckdb"))
+    ledger = SalesLedger(staging, SYNC)
+    ledger.mark_uncertain("b1", pl.Series(["o-1\x1fGA"]), "run-1", first_order="o-1")
+    env = {**os.environ, "SF_ASSETS_SYNCS_DIR": str(project / "syncs")}
+    command = [str(Path(sys.executable).parent / "sf-assets"), "emarsys", "release", SYNC, "b1"]
+    released = subprocess.run([*command, "--not-sent"], env=env, capture_output=True, text=True)
+    assert released.returncode == 0, released.stderr
+    assert "next run uploads the batch" in released.stdout
+    assert ledger.batch_state("b1") is None
+    again = subprocess.run([*command, "--sent"], env=env, capture_output=True, text=True)
+    assert again.returncode == 1 and "uncertain" in again.stderr
