@@ -35,7 +35,7 @@ def findings_for(loaded: LoadedSpec, client: object) -> list[Finding]:
         return [Finding("error", spec.name, None, str(error)), *check_spec(spec, obj, None)]
     if spec.target.create_object is not None:
         return _requirement_findings(spec, obj, columns)
-    return check_spec(spec, obj, columns)
+    return _requirement_findings(spec, obj, columns, missing_only=True)
 
 
 def _creation_findings(loaded: LoadedSpec) -> list[Finding]:
@@ -57,17 +57,18 @@ def _creation_findings(loaded: LoadedSpec) -> list[Finding]:
     ]
 
 
-def _requirement_findings(spec: SyncSpec, obj: ObjectInfo, columns: Schema) -> list[Finding]:
-    """An existing create_object target: what it lacks, then the usual checks on the rest."""
-    needs = [
-        Finding("error", spec.name, None, line) for line in requirements(spec, obj, columns, None)
-    ]
-    absent = {
-        name.lower()
-        for name in [*spec.mapping, spec.target.match_on]
-        if "." not in name and obj.field(name) is None
-    }
-    rest = [f for f in check_spec(spec, obj, columns) if (f.field or "").lower() not in absent]
+def _requirement_findings(
+    spec: SyncSpec, obj: ObjectInfo, columns: Schema, *, missing_only: bool = False
+) -> list[Finding]:
+    """What the object lacks, each with the type the mapping needs (the set-up a user must do
+    in the org), then the usual checks on the rest. For objects sf-assets does not create, only
+    custom fields that can be created are listed; type fit of existing fields is preflight's."""
+    lines = requirements(spec, obj, columns, None)
+    if missing_only:
+        lines = [line for line in lines if " is missing: create it as " in line]
+    covered = {line.split(" ", 1)[0].split(".", 1)[1].lower() for line in lines}
+    needs = [Finding("error", spec.name, None, line) for line in lines]
+    rest = [f for f in check_spec(spec, obj, columns) if (f.field or "").lower() not in covered]
     return needs + rest
 
 

@@ -58,7 +58,9 @@ def test_schema_prints_the_json_schema_of_a_sync(tmp_path):
     completed = run(["schema"], {}, tmp_path)
     assert completed.returncode == 0
     schema = json.loads(completed.stdout)
-    assert {"name", "source", "target", "mapping"} <= set(schema["properties"])
+    salesforce = schema["$defs"]["SyncSpec"]
+    assert {"name", "source", "target", "mapping"} <= set(salesforce["properties"])
+    assert "EmarsysSyncSpec" in schema["$defs"]
 
 
 def test_validate_passes_a_spec_that_fits_the_org(tmp_path, sandbox_info):
@@ -84,7 +86,7 @@ def test_validate_reports_each_problem_on_its_own_line(tmp_path, sandbox_info):
     completed = run(["validate"], environment(sandbox_info, tmp_path), tmp_path)
     assert completed.returncode == 1
     errors = [line for line in completed.stdout.splitlines() if line.startswith("ERROR")]
-    assert any("Emial" in line for line in errors)
+    assert any("Emial" in line for line in errors), errors
     assert any("LastName" in line for line in errors), "the unmapped required field"
     assert any("Ticket_Count__c" in line for line in errors), "a date into a number field"
     assert sandbox_info["password"] not in completed.stdout + completed.stderr
@@ -103,3 +105,15 @@ def test_two_syncs_with_one_name_are_refused(tmp_path, sandbox_info):
     completed = run(["validate"], environment(sandbox_info, tmp_path), tmp_path)
     assert completed.returncode == 1
     assert "already used" in completed.stderr
+
+
+def test_validate_names_the_type_a_missing_custom_field_needs(tmp_path, sandbox_info):
+    make_warehouse(tmp_path)
+    write_spec(
+        tmp_path,
+        "fans",
+        mapping={"External_Id__c": "id", "LastName": "last_name", "Fan_Birthday__c": "birthday"},
+    )
+    completed = run(["validate"], environment(sandbox_info, tmp_path), tmp_path)
+    assert completed.returncode == 1
+    assert "Contact.Fan_Birthday__c is missing: create it as Date" in completed.stdout
