@@ -295,15 +295,16 @@ def _rejects(
         pick(lambda i: problems[i][0]).alias("code"),
         pick(lambda i: problems[i][1]).alias("problem"),
     )
-    return table.with_columns(_reason(spec, batch).alias("reason")).select(
+    return table.with_columns(reject_reason(spec.name, batch).alias("reason")).select(
         [pl.col(name).cast(dtype) for name, dtype in REJECT_SCHEMA.items()]
     )
 
 
-def _reason(spec: SyncSpec, batch: str) -> pl.Expr:
-    """`<sync> batch <b> row <n> (key <k>): column '<c>' -> <Field>: <problem>`."""
+def reject_reason(sync: str, batch: str) -> pl.Expr:
+    """`<sync> batch <b> row <n> (key <k>): column '<c>' -> <Field>: <problem>`, from the
+    columns of a reject frame plus `problem`; every target phrases rejects this way."""
     return pl.concat_str(
-        pl.lit(f"{spec.name} batch {batch} row "),
+        pl.lit(f"{sync} batch {batch} row "),
         pl.col("row").cast(pl.Utf8),
         pl.when(pl.col("key").is_null())
         .then(pl.lit(" (no key)"))

@@ -33,7 +33,7 @@ from typing import Literal
 
 import polars as pl
 
-from sf_assets.mapping import KEY, REJECT_SCHEMA, ROW, content_hash
+from sf_assets.mapping import KEY, REJECT_SCHEMA, ROW, content_hash, reject_reason
 
 STANDARD = ("order", "timestamp", "customer", "email", "item", "price", "quantity")
 REQUIRED = ("order", "timestamp", "item", "price")
@@ -322,21 +322,8 @@ def _rejects(
     frame = pl.concat(parts) if parts else pl.DataFrame(schema=REJECT_SCHEMA)
     if frame.height == 0:
         return pl.DataFrame(schema=REJECT_SCHEMA)
-    reason = pl.concat_str(
-        pl.lit(f"{spec.sync} batch {batch} row "),
-        pl.col("row").cast(pl.Utf8),
-        pl.when(pl.col("key").is_null())
-        .then(pl.lit(" (no key)"))
-        .otherwise(pl.concat_str(pl.lit(" (key "), pl.col("key"), pl.lit(")"))),
-        pl.lit(": column '"),
-        pl.col("column"),
-        pl.lit("' -> "),
-        pl.col("field"),
-        pl.lit(": "),
-        pl.col("problem"),
-    )
     return (
-        frame.with_columns(reason.alias("reason"))
+        frame.with_columns(reject_reason(spec.sync, batch).alias("reason"))
         .select([pl.col(name).cast(dtype) for name, dtype in REJECT_SCHEMA.items()])
         .sort("row", "field")
     )

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import io
 import math
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,9 +22,9 @@ from sf_assets.writer import lookup, outcomes, wire
 from sf_assets.writer.context import WriteContext
 from sf_assets.writer.crash import crash_point
 from sf_assets.writer.errors import BulkJobFailed, OutcomeUnknown, SalesforceApiError, WriteError
+from sf_assets.writer.polling import poll_job
 
 JOBS = "jobs/ingest"
-FINISHED = ("JobComplete", "Failed", "Aborted")
 UPLOAD_ATTEMPTS = 3
 
 
@@ -184,20 +183,10 @@ def info(ctx: WriteContext, job_id: str) -> dict[str, Any]:
 
 
 def poll(ctx: WriteContext, job_id: str) -> dict[str, Any]:
-    """The job's info once it has finished, polling at a growing interval."""
-    wait = ctx.options.poll_seconds
-    deadline = time.monotonic() + ctx.options.bulk_timeout_seconds
-    while True:
-        current = info(ctx, job_id)
-        if current["state"] in FINISHED:
-            return current
-        if time.monotonic() > deadline:
-            raise WriteError(
-                f"Bulk job {job_id} is still {current['state']} after "
-                f"{ctx.options.bulk_timeout_seconds:.0f} s; the next run picks it up from there"
-            )
-        time.sleep(wait)
-        wait = min(wait * 1.5, ctx.options.max_poll_seconds)
+    """The job's info once it has finished."""
+    return poll_job(
+        ctx, f"{JOBS}/{job_id}", f"Bulk job {job_id}", "the next run picks it up from there"
+    )
 
 
 def read_outcomes(ctx: WriteContext, job: Started, final: dict[str, Any]) -> pl.DataFrame:

@@ -13,7 +13,6 @@ lookup.BULK_LOOKUP_KEYS).
 from __future__ import annotations
 
 import io
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -21,9 +20,9 @@ import polars as pl
 
 from sf_assets.writer.context import WriteContext
 from sf_assets.writer.errors import WriteError
+from sf_assets.writer.polling import poll_job
 
 JOBS = "jobs/query"
-FINISHED = ("JobComplete", "Failed", "Aborted")
 # Records per result page: about 15 MB of CSV for Id and an email, so four pages read a
 # million Contacts while one page stays small next to the batch itself.
 PAGE_RECORDS = 250_000
@@ -58,20 +57,8 @@ def create(ctx: WriteContext, query: str) -> str:
 
 
 def poll(ctx: WriteContext, job_id: str) -> dict[str, Any]:
-    """The job's info once it has finished, polling at a growing interval."""
-    wait = ctx.options.poll_seconds
-    deadline = time.monotonic() + ctx.options.bulk_timeout_seconds
-    while True:
-        current = ctx.api.call("GET", f"{JOBS}/{job_id}", idempotent=True).json()
-        if current["state"] in FINISHED:
-            return current
-        if time.monotonic() > deadline:
-            raise WriteError(
-                f"Bulk query job {job_id} is still {current['state']} after "
-                f"{ctx.options.bulk_timeout_seconds:.0f} s; nothing was written"
-            )
-        time.sleep(wait)
-        wait = min(wait * 1.5, ctx.options.max_poll_seconds)
+    """The job's info once it has finished."""
+    return poll_job(ctx, f"{JOBS}/{job_id}", f"Bulk query job {job_id}", "nothing was written")
 
 
 def pages(ctx: WriteContext, job_id: str) -> Iterator[pl.DataFrame]:
