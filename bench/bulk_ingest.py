@@ -21,7 +21,7 @@ import polars as pl
 from memory import client_mib, peak_mib
 
 from resources.https import TrustingSession
-from sf_assets.local_org import local_org, salesforce_resource
+from sf_assets.cli.local_org import local_org, salesforce_resource
 
 
 def sample_csv(rows: int) -> bytes:

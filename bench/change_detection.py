@@ -21,11 +21,11 @@ from typing import Any
 import polars as pl
 from writeback import FIELDS, LOG, mapped
 
-from sf_assets.local_org import local_org, salesforce_resource
-from sf_assets.mapping import content_hash
+from sf_assets.cli.local_org import local_org, salesforce_resource
+from sf_assets.rows import content_hash
+from sf_assets.salesforce.writer import WriteJob, WriteReport, write_batch
 from sf_assets.specs import SyncSpec
-from sf_assets.staging import StagingStore
-from sf_assets.writer import WriteJob, WriteReport, write_batch
+from sf_assets.state.store import StagingStore
 
 BATCH = "all"  # the batch id of a sync without a batch column
 

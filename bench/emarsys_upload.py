@@ -26,12 +26,12 @@ import polars as pl
 from memory import client_mib, peak_mib
 
 from resources.emarsys import EmarsysResource
+from sf_assets.cli.local_org import local_org
 from sf_assets.emarsys.csv_file import build_csv
 from sf_assets.emarsys.ledger import SalesLedger
 from sf_assets.emarsys.lines import LinesSpec, map_lines
 from sf_assets.emarsys.upload import upload_batch
-from sf_assets.local_org import local_org
-from sf_assets.staging import StagingStore
+from sf_assets.state.store import StagingStore
 
 COLUMNS = ["order", "timestamp", "customer", "item", "price", "quantity"]
 

@@ -26,10 +26,11 @@ from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import polars as pl
+from sf_sandbox.schema import load_schema
 
-from sandbox.schema import load_schema
-from sf_assets.describe import FieldInfo, ObjectInfo
-from sf_assets.mapping import EMAIL, map_batch
+from sf_assets.salesforce.describe import FieldInfo, ObjectInfo
+from sf_assets.salesforce.mapping import map_batch
+from sf_assets.salesforce.mapping.rules import EMAIL
 from sf_assets.specs import SyncSpec
 
 SPEC = SyncSpec.model_validate(

@@ -31,12 +31,12 @@ import polars as pl
 from memory import client_mib, peak_mib
 
 from resources.https import TrustingSession
-from sf_assets.local_org import local_org, salesforce_resource
+from sf_assets.cli.local_org import local_org, salesforce_resource
+from sf_assets.salesforce.api import Api
+from sf_assets.salesforce.writer import WriteJob, WriteReport, lookup, write_batch
+from sf_assets.salesforce.writer.context import WriteContext
 from sf_assets.specs import SyncSpec
-from sf_assets.staging import StagingStore
-from sf_assets.writer import WriteJob, WriteReport, lookup, write_batch
-from sf_assets.writer.api import Api
-from sf_assets.writer.context import WriteContext
+from sf_assets.state.store import StagingStore
 
 FIELDS = {"Id": "id", "Email": "email", "LastName": "string"}
 EXTERNAL_IDS = frozenset({"External_Id__c"})

@@ -30,10 +30,10 @@ from typing import Any
 import polars as pl
 from memory import client_mib, peak_mib
 
-from sf_assets.local_org import local_org, salesforce_resource
+from sf_assets.cli.local_org import local_org, salesforce_resource
+from sf_assets.salesforce.writer import WriteJob, WriteReport, write_batch
 from sf_assets.specs import SyncSpec
-from sf_assets.staging import StagingStore
-from sf_assets.writer import WriteJob, WriteReport, write_batch
+from sf_assets.state.store import StagingStore
 
 FIELDS = {
     "External_Id__c": "string",

@@ -14,7 +14,8 @@ import dagster as dg
 
 from resources.emarsys import EmarsysResource
 from resources.salesforce import SalesforceResource
-from sf_assets.staging import StagingStore
+from sf_assets.specs import LoadedSpec
+from sf_assets.state.store import StagingStore
 
 SECRETS = ("password", "security_token", "client_secret", "refresh_token", "session_id")
 SETTINGS = (
@@ -75,6 +76,19 @@ def emarsys_from_env(connection: str = "default", *, resolved: bool = False) -> 
     if os.environ.get(prefix + "CA_BUNDLE"):
         config["ca_bundle"] = os.environ[prefix + "CA_BUNDLE"]
     return EmarsysResource(**config)
+
+
+def connection_resources(specs: list[LoadedSpec]) -> dict[str, object]:
+    """One resource per connection the specs name (plus Salesforce's `default`, which the
+    commands use), keyed the way the assets ask for them."""
+    resources: dict[str, object] = {}
+    salesforce = {item.spec.connection for item in specs if item.spec.kind == "salesforce"}
+    for connection in sorted(salesforce | {"default"}):
+        resources[resource_key(connection)] = salesforce_from_env(connection)
+    emarsys = {item.spec.connection for item in specs if item.spec.kind == "emarsys"}
+    for connection in sorted(emarsys):
+        resources[emarsys_key(connection)] = emarsys_from_env(connection)
+    return resources
 
 
 def staging_from_env() -> StagingStore:

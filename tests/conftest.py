@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 import requests
+from sf_sandbox.org import Org
+from sf_sandbox.server import SandboxServer
 from simple_salesforce import Salesforce
 
 from resources.https import TrustingSession
-from sandbox.org import Org
-from sandbox.server import SandboxServer
 
 
 @pytest.fixture

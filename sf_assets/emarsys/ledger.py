@@ -13,7 +13,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
-from sf_assets.staging import StagingStore
+from sf_assets.state.store import StagingStore
 
 SENT, UNCERTAIN = "sent", "uncertain"
 

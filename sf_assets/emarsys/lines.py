@@ -33,7 +33,7 @@ from typing import Literal
 
 import polars as pl
 
-from sf_assets.mapping import KEY, REJECT_SCHEMA, ROW, content_hash, reject_reason
+from sf_assets.rows import KEY, REJECT_SCHEMA, ROW, content_hash, reject_reason
 
 STANDARD = ("order", "timestamp", "customer", "email", "item", "price", "quantity")
 REQUIRED = ("order", "timestamp", "item", "price")

@@ -23,7 +23,7 @@ from resources.emarsys import (
 )
 from sf_assets.emarsys.csv_file import body_for, build_csv
 from sf_assets.emarsys.ledger import SENT, UNCERTAIN, SalesLedger
-from sf_assets.mapping import KEY
+from sf_assets.rows import KEY
 
 
 @dataclass

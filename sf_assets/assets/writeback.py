@@ -1,0 +1,212 @@
+"""The assets of one Salesforce writeback sync: `S/source` → `S/mapped` → `S/written` →
+`S/rejects`, partitioned by batch id when the dataset has a batch column.
+
+Each asset keeps its data in the staging store rather than passing frames through an IO
+manager: the staging store is the one place that knows about DuckDB (so it can move to a shared
+database), an empty batch is still a batch, and the ledger lives next to the rows it describes.
+"""
+
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import dagster as dg
+import polars as pl
+
+from sf_assets.assets.checks import REQUIRED_CHECK, UNIQUE_CHECK, writeback_checks
+from sf_assets.assets.metadata import counts_by, mapping_table, markdown_table, source_label
+from sf_assets.assets.partitions import batch_of, batch_partitions, pool_name
+from sf_assets.assets.rejects import collect_rejects
+from sf_assets.assets.resend import WriteConfig, resend_mode, retry_job, rows_to_consider
+from sf_assets.assets.sensors import batch_sensor
+from sf_assets.assets.source import source_asset
+from sf_assets.connections import resource_key
+from sf_assets.salesforce.describe import ObjectInfo, describe_object
+from sf_assets.salesforce.mapping import map_batch
+from sf_assets.salesforce.object_setup import ObjectSetupError, ensure_object
+from sf_assets.salesforce.preflight import check_spec
+from sf_assets.salesforce.writer import WriteJob, write_batch
+from sf_assets.sources import Dataset
+from sf_assets.specs import LoadedSpec, SyncSpec
+from sf_assets.state.store import StagingStore
+
+
+def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
+    """Assets, checks, job and sensor of one sync."""
+    spec = loaded.spec
+    name = spec.name
+    partitions = batch_partitions(spec)
+    sf_key = resource_key(spec.connection)
+    description = spec.description or (
+        f"{spec.target.operation.capitalize()} {spec.target.object} records from "
+        f"{source_label(spec)}, matched on {spec.target.match_on}."
+    )
+    description = description.rstrip(".") + "."
+    common: dict[str, Any] = {"group_name": name, "partitions_def": partitions}
+
+    source = source_asset(loaded, common)
+
+    @dg.asset(
+        key=[name, "mapped"],
+        deps=[source],
+        kinds={"polars", "salesforce"},
+        pool=pool_name(spec),
+        required_resource_keys={sf_key, "staging"},
+        check_specs=[
+            dg.AssetCheckSpec(
+                REQUIRED_CHECK,
+                asset=[name, "mapped"],
+                blocking=True,
+                description="Every field Salesforce requires has a value.",
+            ),
+            dg.AssetCheckSpec(
+                UNIQUE_CHECK,
+                asset=[name, "mapped"],
+                blocking=True,
+                description=f"No {spec.target.match_on} appears twice in the batch.",
+            ),
+        ],
+        description=f"The batch in {spec.target.object}'s shape; rows that fail validation "
+        "go to rejects with the reason.",
+        **common,
+    )
+    def mapped(context: dg.AssetExecutionContext) -> Iterator[Any]:
+        staging: StagingStore = context.resources.staging
+        batch = batch_of(context)
+        frame = staging.load_batch(name, "source", batch)
+        client = getattr(context.resources, sf_key).client()
+        setup = _set_up_object(loaded, client, frame)
+        obj = describe_object(client, spec.target.object)
+        _preflight(spec, obj, frame)
+        result = map_batch(spec, obj, frame, batch)
+        staging.replace_batch(name, "mapped", batch, result.rows)
+        staging.replace_batch(name, "mapping_rejects", batch, result.rejects)
+        yield dg.MaterializeResult(
+            metadata={
+                "batch": batch,
+                "rows in": frame.height,
+                "mapped": result.rows.height,
+                "rejected": result.rejects.height,
+                "rejected by reason": counts_by(result.rejects, "code"),
+                "rejects sample": dg.MetadataValue.md(
+                    markdown_table(result.rejects.select("row", "key", "column", "code", "reason"))
+                ),
+                "field mapping": dg.MetadataValue.md(mapping_table(spec, obj)),
+                **setup,
+            }
+        )
+        yield from writeback_checks(spec, obj, result.rows)
+
+    @dg.asset(
+        key=[name, "written"],
+        deps=[mapped],
+        kinds={"salesforce"},
+        pool=pool_name(spec),
+        required_resource_keys={sf_key, "staging"},
+        freshness_policy=(
+            dg.FreshnessPolicy.time_window(
+                fail_window=timedelta(minutes=spec.freshness.max_lag_minutes)
+            )
+            if spec.freshness
+            else None
+        ),
+        description=f"{description} Every row's outcome is in the ledger.",
+        **common,
+    )
+    def written(context: dg.AssetExecutionContext, config: WriteConfig) -> dg.MaterializeResult:
+        staging: StagingStore = context.resources.staging
+        salesforce = getattr(context.resources, sf_key)
+        batch = batch_of(context)
+        resend = resend_mode(spec, config)
+        rows = rows_to_consider(
+            staging, spec, batch, staging.load_batch(name, "mapped", batch), config
+        )
+        obj = describe_object(salesforce.client(), spec.target.object)
+        report = write_batch(
+            WriteJob(
+                spec=spec,
+                batch=batch,
+                mapped=rows,
+                salesforce=salesforce,
+                staging=staging,
+                run_id=context.run.run_id,
+                log=context.log,
+                object_fields={f.name: f.type for f in obj.fields.values()},
+                resend=resend,
+                external_ids=frozenset(f.name for f in obj.fields.values() if f.external_id),
+            )
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "batch": batch,
+                "resend": "rejects only" if config.retry_rejects_only else resend,
+                "rows in": report.rows_in,
+                "already written": report.already_written,
+                "sent": report.sent,
+                "created": report.created,
+                "updated": report.updated,
+                "failed": report.failed,
+                "not found": report.not_found,
+                "rejected before sending": staging.load_batch(
+                    name, "mapping_rejects", batch
+                ).height,
+                "api": report.api,
+                "API calls used": report.api_calls,
+                "bulk job ids": ", ".join(report.bulk_job_ids) or "none",
+                "duration (s)": round(report.duration_seconds, 3),
+                "failures sample": dg.MetadataValue.md(markdown_table(report.failures)),
+                "field mapping": dg.MetadataValue.md(mapping_table(spec, obj)),
+            }
+        )
+
+    @dg.asset(
+        key=[name, "rejects"],
+        deps=[mapped, written],
+        kinds={"duckdb"},
+        description="Rows of the batch that were not written, with the reason: rejected while "
+        "mapping, or refused by Salesforce (latest attempt).",
+        **common,
+    )
+    def rejects(context: dg.AssetExecutionContext, staging: StagingStore) -> dg.MaterializeResult:
+        batch = batch_of(context)
+        combined = collect_rejects(staging, spec, batch)
+        staging.replace_batch(name, "rejects", batch, combined)
+        return dg.MaterializeResult(
+            metadata={
+                "batch": batch,
+                "rejected": combined.height,
+                "by reason": counts_by(combined, "code"),
+                "sample": dg.MetadataValue.md(
+                    markdown_table(combined.select("stage", "row", "key", "code", "reason"))
+                ),
+                "table": f'{name}__rejects (staging database, column "_batch")',
+            }
+        )
+
+    assets = [source, mapped, written, rejects]
+    job = dg.define_asset_job(f"{name}_writeback", selection=dg.AssetSelection.assets(*assets))
+    sensors = [batch_sensor(loaded, partitions, job)] if partitions else []
+    return dg.Definitions(assets=assets, jobs=[job, retry_job(spec, assets)], sensors=sensors)
+
+
+def _set_up_object(loaded: LoadedSpec, client: Any, frame: pl.DataFrame) -> dict[str, str]:
+    """With create_object, the object must exist (created from the mapping) before describe."""
+    spec = loaded.spec
+    if spec.target.create_object is None:
+        return {}
+    try:
+        report = ensure_object(client, spec, Dataset(loaded).columns(), frame)
+    except ObjectSetupError as error:
+        raise dg.Failure(description=str(error)) from None
+    return {"object setup": report.summary()}
+
+
+def _preflight(spec: SyncSpec, obj: ObjectInfo, frame: pl.DataFrame) -> None:
+    """Spec errors stop the run before any row is mapped or sent."""
+    findings = check_spec(spec, obj, dict(frame.schema) if frame.width else None)
+    errors = [f for f in findings if f.level == "error"]
+    if errors:
+        raise dg.Failure(
+            description=f"sync {spec.name}: the mapping does not fit {spec.target.object}:\n"
+            + "\n".join(f.line() for f in errors)
+        )

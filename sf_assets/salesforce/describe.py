@@ -1,0 +1,176 @@
+"""What a Salesforce object looks like, read from the org's own describe.
+
+Mapping and preflight need a handful of facts per field (type, length, precision, whether it can
+be written, whether it identifies a record). They read them from the live describe rather than
+from a hand-kept list so that a sync is always checked against the org it writes to.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import difflib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from simple_salesforce import Salesforce
+from simple_salesforce.exceptions import SalesforceError, SalesforceResourceNotFound
+
+# API names are letters, digits and underscores; anything else would change the request path.
+OBJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
+# Salesforce int fields describe their size in `digits` and leave `precision` at 0.
+INT_TYPE = "int"
+# Field types by how their values travel: ids, decimals (JSON numbers), and every number
+# (unquoted in SOQL).
+ID_TYPES = frozenset({"id", "reference"})
+DECIMAL_TYPES = frozenset({"double", "currency", "percent"})
+NUMBER_TYPES = DECIMAL_TYPES | {INT_TYPE}
+
+
+class UnknownObjectError(LookupError):
+    """The org has no object by this name, or the connected user cannot see it."""
+
+    def __init__(self, name: str, suggestions: tuple[str, ...] = ()) -> None:
+        hint = f" (did you mean {' or '.join(suggestions)}?)" if suggestions else ""
+        super().__init__(
+            f"Salesforce object {name!r} does not exist in this org or is not visible to this "
+            f"user{hint}"
+        )
+        self.name = name
+        self.suggestions = suggestions
+
+
+@dataclass(frozen=True)
+class FieldInfo:
+    """One field of an object, as the describe call reports it."""
+
+    name: str
+    label: str
+    type: str
+    length: int = 0
+    precision: int = 0
+    scale: int = 0
+    nillable: bool = True
+    createable: bool = True
+    updateable: bool = True
+    defaulted_on_create: bool = False
+    external_id: bool = False
+    id_lookup: bool = False
+    unique: bool = False
+    case_sensitive: bool = False
+    picklist: tuple[str, ...] = ()  # active values only: inactive ones cannot be written
+    restricted_picklist: bool = False
+    reference_to: tuple[str, ...] = ()
+    relationship_name: str | None = None
+
+    @property
+    def required_on_create(self) -> bool:
+        """Salesforce's rule: createable, not nillable and without a default (so not booleans)."""
+        return self.createable and not self.nillable and not self.defaulted_on_create
+
+    @property
+    def matchable(self) -> bool:
+        """Whether the field identifies at most one record, so a key can be matched on it."""
+        return self.external_id or self.id_lookup or self.unique or self.name == "Id"
+
+    @classmethod
+    def from_describe(cls, item: dict[str, Any]) -> FieldInfo:
+        """Build from one entry of the describe's `fields` list."""
+        precision = int(item.get("precision") or 0)
+        if item.get("type") == INT_TYPE and not precision:
+            precision = int(item.get("digits") or 0)
+        return cls(
+            name=item["name"],
+            label=item.get("label") or item["name"],
+            type=item.get("type") or "string",
+            length=int(item.get("length") or 0),
+            precision=precision,
+            scale=int(item.get("scale") or 0),
+            nillable=bool(item.get("nillable", True)),
+            createable=bool(item.get("createable", False)),
+            updateable=bool(item.get("updateable", False)),
+            defaulted_on_create=bool(item.get("defaultedOnCreate", False)),
+            external_id=bool(item.get("externalId", False)),
+            id_lookup=bool(item.get("idLookup", False)),
+            unique=bool(item.get("unique", False)),
+            case_sensitive=bool(item.get("caseSensitive", False)),
+            picklist=tuple(
+                value["value"]
+                for value in item.get("picklistValues") or ()
+                if value.get("active", True)
+            ),
+            restricted_picklist=bool(item.get("restrictedPicklist", False)),
+            reference_to=tuple(item.get("referenceTo") or ()),
+            relationship_name=item.get("relationshipName"),
+        )
+
+
+@dataclass(frozen=True)
+class ObjectInfo:
+    """An sObject and its fields, keyed by their canonical API names."""
+
+    name: str
+    label: str
+    fields: dict[str, FieldInfo]
+    createable: bool = True
+    updateable: bool = True
+    _by_lower: dict[str, FieldInfo] = dataclasses.field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        by_lower = {name.lower(): info for name, info in self.fields.items()}
+        object.__setattr__(self, "_by_lower", by_lower)
+
+    def field(self, name: str) -> FieldInfo | None:
+        """The field called `name`, ignoring case as every Salesforce API does."""
+        return self._by_lower.get(name.lower())
+
+    def relationship(self, name: str) -> FieldInfo | None:
+        """The lookup field behind a relationship name, e.g. `Account` -> AccountId."""
+        lowered = name.lower()
+        for info in self.fields.values():
+            if info.relationship_name and info.relationship_name.lower() == lowered:
+                return info
+        return None
+
+    def close_field_names(self, name: str, limit: int = 3) -> list[str]:
+        """Field names that look like a misspelt `name`, best first."""
+        return close_names(name, self.fields, limit)
+
+    @classmethod
+    def from_describe(cls, payload: dict[str, Any]) -> ObjectInfo:
+        """Build from the JSON of `GET sobjects/<name>/describe`."""
+        fields = {item["name"]: FieldInfo.from_describe(item) for item in payload["fields"]}
+        return cls(
+            name=payload["name"],
+            label=payload.get("label") or payload["name"],
+            fields=fields,
+            createable=bool(payload.get("createable", True)),
+            updateable=bool(payload.get("updateable", True)),
+        )
+
+
+def close_names(name: str, candidates: Any, limit: int = 3) -> list[str]:
+    """Candidates that look like a misspelt `name`, compared without case, best first."""
+    by_lower = {candidate.lower(): candidate for candidate in candidates}
+    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=limit, cutoff=0.6)
+    return [by_lower[match] for match in matches]
+
+
+def describe_object(sf: Salesforce, name: str) -> ObjectInfo:
+    """Describe one object of the org; an unknown object raises UnknownObjectError."""
+    if not OBJECT_NAME.fullmatch(name):
+        raise UnknownObjectError(name)
+    try:
+        payload = sf.restful(f"sobjects/{name}/describe")
+    except SalesforceResourceNotFound:
+        raise UnknownObjectError(name, tuple(_close_object_names(sf, name))) from None
+    return ObjectInfo.from_describe(payload)
+
+
+def _close_object_names(sf: Salesforce, name: str) -> list[str]:
+    """Suggestions from the global describe; only asked for on the error path."""
+    try:
+        objects = sf.describe()["sobjects"]
+    except (SalesforceError, KeyError, TypeError):
+        return []
+    return close_names(name, [item["name"] for item in objects])

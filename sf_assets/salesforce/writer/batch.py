@@ -1,0 +1,218 @@
+"""Writing one batch: finish what an earlier run left open, send only rows without a
+successful outcome, retry locked rows, and report what happened.
+
+Rows are matched to outcomes by their source key, so re-materializing a written batch sends
+nothing (and calls nothing), and a partly written batch sends only what is missing.
+"""
+
+from __future__ import annotations
+
+import random
+import time
+from functools import partial
+
+import polars as pl
+
+from sf_assets.salesforce.api import Api
+from sf_assets.salesforce.errors import BulkJobTimedOut, OutcomeUnknown, SalesforceApiError
+from sf_assets.salesforce.retry import reason
+from sf_assets.salesforce.writer import bulk, matched, outcomes, rest, selection
+from sf_assets.salesforce.writer.context import WriteContext
+from sf_assets.salesforce.writer.errors import DailyApiLimitExceeded, WriteError
+from sf_assets.salesforce.writer.model import FAILURE_SCHEMA, WriteJob, WriteReport
+from sf_assets.salesforce.writer.resume import resume_open_jobs
+
+# Rows at which `api: auto` switches from sObject Collections to Bulk API 2.0, measured with
+# bench/writeback.py against the sandbox org (median of 5, default 0.5 s poll; BENCHMARKS.md):
+# REST took 0.54 / 0.80 / 0.99 s for 2,000 / 3,000 / 4,000 rows and Bulk 0.67 / 0.68 / 0.69 s,
+# so they cross near 2,600 rows (near 3,300 in an earlier run of the same script). From 3,000
+# rows Bulk is no slower and spends 6 API calls instead of 15 or more.
+AUTO_BULK_THRESHOLD = 3000
+REQUIRED_COLUMNS = ("_row", "_key", "_hash")
+
+
+def choose_api(setting: str, rows: int) -> str:
+    if setting != "auto":
+        return setting
+    return "bulk" if rows >= AUTO_BULK_THRESHOLD else "rest"
+
+
+def write_batch(job: WriteJob) -> WriteReport:
+    """Write the batch's rows that Salesforce has not confirmed yet; see the module doc."""
+    started = time.monotonic()
+    missing = [c for c in REQUIRED_COLUMNS if c not in job.mapped.columns]
+    if missing:
+        raise ValueError(f"the mapped frame lacks the columns {', '.join(missing)}")
+    with Api(job.salesforce, job.log, job.options) as api:
+        ctx = WriteContext(job, api)
+        already = written_keys(ctx).len()
+        ctx.api_name = choose_api(job.spec.api, job.mapped.height - already)
+        try:
+            resume_open_jobs(ctx)
+            send_all(ctx, pending_rows(ctx))
+        except WriteError as error:
+            error.report = report(ctx, already, started)
+            raise
+        except BulkJobTimedOut as error:
+            raise WriteError(str(error), report(ctx, already, started)) from None
+        except (SalesforceApiError, OutcomeUnknown) as error:
+            raise stopped(ctx, error, report(ctx, already, started)) from None
+        return report(ctx, already, started)
+
+
+def written_keys(ctx: WriteContext) -> pl.Series:
+    """Keys of the mapped frame this write does not send: confirmed ones, or for change
+    detection the unchanged ones (`selection` has the rules)."""
+    return selection.skipped_keys(ctx.job)
+
+
+def pending_rows(ctx: WriteContext) -> pl.DataFrame:
+    """Rows to send, once earlier runs' open jobs are resolved; `auto` chooses by their count."""
+    mapped = ctx.job.mapped
+    pending = mapped.filter(~pl.col("_key").is_in(written_keys(ctx).implode()))
+    ctx.api_name = choose_api(ctx.job.spec.api, pending.height)
+    ctx.remaining = pending.height
+    ctx.log.info(
+        "%s batch %s: %d rows, %d already written, %d to send via %s",
+        ctx.sync,
+        ctx.batch,
+        mapped.height,
+        mapped.height - pending.height,
+        pending.height,
+        ctx.api_name,
+    )
+    return pending
+
+
+def send_all(ctx: WriteContext, pending: pl.DataFrame) -> None:
+    """Send every pending row, then the rows that met a lock again, a few rounds at most."""
+    rows = reject_unmatchable(ctx, pending)
+    if rows.is_empty():
+        ctx.record(outcomes.empty(), api=ctx.api_name)  # settles the batch: moves the watermark
+        return
+    send = bulk.send if ctx.api_name == "bulk" else rest.send
+    if ctx.target.looks_up:
+        send = partial(matched.send, via=send)
+    rounds = ctx.options.lock_retries + 1
+    for number in range(rounds):
+        last = number == rounds - 1
+        ctx.first_round = number == 0
+        locked = send(ctx, rows, last_round=last)
+        if locked.is_empty() or last:
+            return
+        delay = ctx.options.retry_initial_seconds * 2**number * (1 + random.random())
+        ctx.log.warning(
+            "%d rows failed with UNABLE_TO_LOCK_ROW; sending them again (round %d of %d) in %.1f s",
+            locked.len(),
+            number + 2,
+            rounds,
+            delay,
+        )
+        time.sleep(delay)
+        rows = rows.filter(pl.col("_key").is_in(locked.implode()))
+
+
+def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose match_on value is empty or shared with another row cannot be tied to their
+    results (nor found after a lost answer): they fail here, with the reason, unsent."""
+    keys = ctx.keys
+    shared = keys.filter(pl.col("_match").is_duplicated())["_match"]
+    bad = keys.filter(
+        pl.col("_match").is_null()
+        | (pl.col("_match") == "")
+        | pl.col("_match").is_in(shared.implode())
+    )
+    bad = bad.filter(pl.col("_key").is_in(pending["_key"].implode()))
+    if bad.is_empty():
+        return pending
+    ctx.log.warning(
+        "%d rows have an empty or repeated %s; not sent", bad.height, ctx.target.match_on
+    )
+    failed = outcomes.rows(
+        bad["_key"],
+        "failed",
+        job_id=None,
+        code="INVALID_MATCH_KEY",
+        message=f"{ctx.target.match_on} is empty or repeated within the batch",
+    )
+    ctx.record(failed, api="none")
+    return pending.filter(~pl.col("_key").is_in(bad["_key"].implode()))
+
+
+def report(ctx: WriteContext, already: int, started: float) -> WriteReport:
+    """Counts from the ledger: what this run recorded, and every row still failing."""
+    job = ctx.job
+    latest = job.staging.latest_outcomes(ctx.sync, ctx.batch)
+    mine = latest.filter(pl.col("run_id") == job.run_id)["status"]
+    failures = (
+        latest.filter(pl.col("status") == "failed")
+        .join(job.mapped.select("_key", "_row"), left_on="source_key", right_on="_key")
+        .select(pl.col("source_key").alias("_key"), "_row", "error_code", "error_message", "hint")
+        .sort("_row")
+        .cast(FAILURE_SCHEMA)
+    )
+    result = WriteReport(
+        rows_in=job.mapped.height,
+        already_written=already,
+        sent=ctx.sent,
+        created=int((mine == "created").sum()),
+        updated=int((mine == "updated").sum()),
+        failed=int((mine == "failed").sum()),
+        api=ctx.api_name,
+        api_calls=ctx.api.calls,
+        bulk_job_ids=list(dict.fromkeys(ctx.bulk_job_ids)),
+        duration_seconds=time.monotonic() - started,
+        failures=failures,
+        not_found=int((mine == "not_found").sum()),
+        deleted=int((mine == "deleted").sum()),
+    )
+    log_report(ctx, result)
+    return result
+
+
+def log_report(ctx: WriteContext, result: WriteReport) -> None:
+    ctx.log.info(
+        "%s batch %s via %s: %d rows in, %d already written, %d sent: %d created, %d updated, "
+        "%d failed; %d API calls (%s); %.1f s",
+        ctx.sync,
+        ctx.batch,
+        result.api,
+        result.rows_in,
+        result.already_written,
+        result.sent,
+        result.created,
+        result.updated,
+        result.failed,
+        result.api_calls,
+        ctx.api.usage or "no calls",
+        result.duration_seconds,
+    )
+    if result.failures.height:
+        counts = result.failures.group_by("error_code").len().sort("len", descending=True)
+        summary = ", ".join(f"{code} x{n}" for code, n in counts.iter_rows())
+        ctx.log.warning("%d rows failed (%s); see the failures", result.failures.height, summary)
+
+
+def stopped(ctx: WriteContext, error: Exception, partial: WriteReport) -> WriteError:
+    """The error that ends a write Salesforce would not let finish, saying what is done."""
+    written = partial.created + partial.updated
+    left = partial.rows_in - partial.already_written - written
+    progress = (
+        f"{written} rows were written in this run ({partial.created} created, "
+        f"{partial.updated} updated) and {partial.already_written} before it; {left} rows of "
+        f"batch {ctx.batch} are not written yet. Every row Salesforce confirmed is in the ledger."
+    )
+    if isinstance(error, SalesforceApiError) and error.daily_limit:
+        return DailyApiLimitExceeded(
+            f"Salesforce refused further API calls for sync {ctx.sync}: the org's daily API "
+            f"allocation is used up ({error.code}: {error.message}). {progress} Wait for the "
+            "rolling 24-hour window to free calls, or raise the org's API allocation, then "
+            f"re-materialize the batch: only the {left} rows left are sent.",
+            partial,
+        )
+    return WriteError(
+        f"Salesforce kept failing for sync {ctx.sync} ({reason(error)}: {error}) after "
+        f"retries with backoff. {progress} Re-materialize the batch later: only the rows left "
+        "are sent.",
+        partial,
+    )

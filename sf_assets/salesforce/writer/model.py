@@ -1,0 +1,68 @@
+"""What a write is given and what it hands back."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+
+import polars as pl
+
+from resources.salesforce import SalesforceResource
+from sf_assets.salesforce.options import ApiOptions
+from sf_assets.specs import SyncSpec
+from sf_assets.state.store import StagingStore
+
+FAILURE_SCHEMA = {
+    "_key": pl.Utf8,
+    "_row": pl.Int64,
+    "error_code": pl.Utf8,
+    "error_message": pl.Utf8,
+    "hint": pl.Utf8,
+}
+
+
+@dataclass(frozen=True)
+class WriteOptions(ApiOptions):
+    """A write's knobs on top of the API's; production defaults, tests shorten the waits."""
+
+    lock_retries: int = 3  # extra rounds for rows that failed with UNABLE_TO_LOCK_ROW
+    # Rows sent between two ledger commits (25 collections calls): a commit costs about as much
+    # as three calls, and a crash costs one lookup per few hundred rows of the open window.
+    rest_window_rows: int = 5000
+    bulk_max_bytes: int = 100 * 1024 * 1024  # CSV bytes per Bulk job
+
+
+@dataclass
+class WriteJob:
+    spec: SyncSpec
+    batch: str
+    mapped: pl.DataFrame
+    salesforce: SalesforceResource
+    staging: StagingStore
+    run_id: str
+    log: logging.Logger  # Dagster's context.log in assets
+    object_fields: dict[str, str]  # target field API name -> describe type (for formatting)
+    options: WriteOptions = field(default_factory=WriteOptions)
+    # Fields of the object that are external ids (from describe). Upserts match natively only
+    # on these; None means unknown, and an upsert then trusts match_on to be one.
+    external_ids: frozenset[str] | None = None
+    # Which rows are sent (writer/selection.py): "unsent" (rows without a success: batches),
+    # "changed" (rows whose content differs from their last success), "all" (forced resend).
+    resend: str = "unsent"
+
+
+@dataclass
+class WriteReport:
+    rows_in: int
+    already_written: int
+    sent: int
+    created: int
+    updated: int
+    failed: int
+    api: str  # "rest" | "bulk": what this write used (what auto chose)
+    api_calls: int  # HTTP calls to Salesforce made by this write
+    bulk_job_ids: list[str]
+    duration_seconds: float
+    failures: pl.DataFrame  # _key, _row, error_code, error_message, hint (latest failed attempts)
+    not_found: int = 0  # keys with no record that an update-only or delete write left alone
+    deleted: int = 0

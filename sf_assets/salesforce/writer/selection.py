@@ -1,0 +1,52 @@
+"""Which rows of a batch a write sends, chosen from the ledger before anything is sent.
+
+- "unsent": rows without a successful outcome. A batch is immutable, so a key written in it is
+  never sent again; this is what makes a re-run of a batch send nothing.
+- "changed": rows that are new or whose content hash (`_hash`, the mapped values) differs from
+  the hash of the key's latest successful write. This is change detection for a dataset without
+  a batch column, read whole each run: an unchanged dataset sends nothing and calls nothing.
+  Rows deleted from the source are not noticed (nothing is deleted in Salesforce).
+- "all": every row, ignoring the ledger (a forced full resend); outcomes are still recorded.
+
+Only upserts and updates can carry a changed row to an existing record. Any other operation
+(an insert would create a second record) never sends a key that already succeeded, whatever the
+mode: the ledger is what keeps those writes exactly once.
+"""
+
+from __future__ import annotations
+
+import polars as pl
+
+from sf_assets.salesforce.writer.model import WriteJob
+
+RESEND_MODES = ("unsent", "changed", "all")
+REPLAYABLE = ("upsert", "update")
+
+
+def skipped_keys(job: WriteJob) -> pl.Series:
+    """Keys of the mapped frame that this write does not send."""
+    if job.resend not in RESEND_MODES:
+        raise ValueError(f"resend must be one of {', '.join(RESEND_MODES)}, not {job.resend!r}")
+    keys = job.mapped["_key"]
+    if job.resend == "unsent" or job.spec.target.operation not in REPLAYABLE:
+        settled = job.staging.successful_keys(job.spec.name, job.batch)
+        return keys.filter(keys.is_in(settled.implode()))
+    if job.resend == "all":
+        return keys.clear()
+    return unchanged_keys(job)
+
+
+def unchanged_keys(job: WriteJob) -> pl.Series:
+    """Keys whose current hash equals the hash of their latest successful write."""
+    written = job.staging.written_hashes(job.spec.name, job.batch)
+    if written.is_empty():
+        return job.mapped["_key"].clear()
+    same = job.mapped.select("_key", "_hash").join(
+        written.select(
+            pl.col("source_key").cast(pl.Utf8).alias("_key"),
+            pl.col("content_hash").cast(pl.Utf8).alias("_hash"),
+        ),
+        on=["_key", "_hash"],
+        how="semi",
+    )
+    return same["_key"]
