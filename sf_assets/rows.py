@@ -71,7 +71,7 @@ def content_hash(rows: pl.DataFrame, names: list[str]) -> pl.Series:
     )
     with duckdb.connect() as connection:
         connection.register("canonical", canonical)
-        hashed = connection.execute("SELECT md5(canonical) AS h FROM canonical").pl()
+        hashed = connection.sql("SELECT md5(canonical) AS h FROM canonical").pl()
     return hashed["h"].alias(HASH)
 
 

@@ -16,7 +16,7 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from sf_sandbox.errors import SalesforceError
 from sf_sandbox.faults import FaultConfig, Faults
 from sf_sandbox.schema import Schema, SObject, load_schema
-from sf_sandbox.store import Store, utc_now
+from sf_sandbox.store import Store, first_row, utc_now
 from sf_sandbox.writes import WriteEngine, WriteRequest
 
 API_VERSION = "59.0"
@@ -93,7 +93,7 @@ class Org:
             + ", ".join(f"{name} VARCHAR" for name in names)
             + ")"
         )
-        row = self.store.con.execute("SELECT * FROM _credentials").fetchone()
+        row = first_row(self.store.con.execute("SELECT * FROM _credentials"))
         if row is not None:
             return Credentials(*row)
         credentials = Credentials()

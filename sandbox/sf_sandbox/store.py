@@ -25,6 +25,13 @@ def quote(identifier: str) -> str:
     return '"' + identifier.replace('"', '""') + '"'
 
 
+def first_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row of an executed query, or None; DuckDB wants a result read to its end
+    before the connection runs anything else."""
+    rows = result.fetchall()
+    return rows[0] if rows else None
+
+
 def utc_now() -> datetime:
     """Naive UTC with millisecond precision, the resolution Salesforce keeps."""
     now = datetime.now(UTC).replace(tzinfo=None)
@@ -83,19 +90,19 @@ class Store:
 
     def query(self, sql: str, params: Sequence[Any] = ()) -> pl.DataFrame:
         with self.lock:
-            return self.con.execute(sql, list(params)).pl()
+            return self.con.sql(sql, params=list(params)).pl()
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         with self.lock:
-            row = self.con.execute(sql, list(params)).fetchone()
+            row = first_row(self.con.execute(sql, list(params)))
         return row[0] if row else None
 
     def new_ids(self, sobject: SObject, count: int) -> pl.Series:
         """Reserve `count` ids; the counter lives in the database so ids survive restarts."""
         with self.lock:
-            row = self.con.execute(
-                "SELECT next FROM _counters WHERE object = ?", [sobject.name]
-            ).fetchone()
+            row = first_row(
+                self.con.execute("SELECT next FROM _counters WHERE object = ?", [sobject.name])
+            )
             first = row[0] if row else 1
             self.con.execute(
                 "INSERT OR REPLACE INTO _counters VALUES (?, ?)", [sobject.name, first + count]
@@ -112,7 +119,7 @@ class Store:
         if case_insensitive:
             column, key = f"lower({column})", "lower(k.key)"
         with self.registered("_keys", keys) as con:
-            return con.execute(
+            return con.sql(
                 "SELECT k.key AS key, t.Id AS Id, t.IsDeleted AS IsDeleted "
                 f"FROM _keys k JOIN {quote(sobject.name)} t ON {column} = {key}"
             ).pl()
@@ -162,7 +169,7 @@ class Store:
             return pl.DataFrame()
         deleted = "" if include_deleted else " AND NOT IsDeleted"
         with self.registered("_ids", pl.DataFrame({"Id": ids})) as con:
-            return con.execute(
+            return con.sql(
                 f"SELECT * FROM {quote(sobject.name)} WHERE Id IN (SELECT Id FROM _ids){deleted}"
             ).pl()
 

@@ -9,7 +9,6 @@ attempt may have arrived (it waits for an operator to say whether it did).
 """
 
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -24,7 +23,7 @@ from sf_assets.assets.checks import (
     line_checks,
 )
 from sf_assets.assets.metadata import counts_by, markdown_table
-from sf_assets.assets.partitions import batch_of, batch_partitions
+from sf_assets.assets.partitions import batch_of, batch_partitions, freshness_policy
 from sf_assets.assets.sensors import batch_sensor
 from sf_assets.assets.source import source_asset
 from sf_assets.connections import emarsys_key
@@ -104,13 +103,7 @@ def build_sales_upload(loaded: LoadedSpec) -> dg.Definitions:
         deps=[mapped],
         kinds={"emarsys"},
         required_resource_keys={key, "staging"},
-        freshness_policy=(
-            dg.FreshnessPolicy.time_window(
-                fail_window=timedelta(minutes=spec.freshness.max_lag_minutes)
-            )
-            if spec.freshness
-            else None
-        ),
+        freshness_policy=freshness_policy(spec),
         description=(spec.description or "Order lines uploaded to Emarsys Smart Insight.")
         + " A batch goes out once; a lost answer leaves it uncertain until released.",
         **common,

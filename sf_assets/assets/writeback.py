@@ -7,7 +7,6 @@ database), an empty batch is still a batch, and the ledger lives next to the row
 """
 
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import dagster as dg
@@ -15,7 +14,7 @@ import polars as pl
 
 from sf_assets.assets.checks import REQUIRED_CHECK, UNIQUE_CHECK, writeback_checks
 from sf_assets.assets.metadata import counts_by, mapping_table, markdown_table, source_label
-from sf_assets.assets.partitions import batch_of, batch_partitions, pool_name
+from sf_assets.assets.partitions import batch_of, batch_partitions, freshness_policy, pool_name
 from sf_assets.assets.rejects import collect_rejects
 from sf_assets.assets.resend import WriteConfig, resend_mode, retry_job, rows_to_consider
 from sf_assets.assets.sensors import batch_sensor
@@ -103,13 +102,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         kinds={"salesforce"},
         pool=pool_name(spec),
         required_resource_keys={sf_key, "staging"},
-        freshness_policy=(
-            dg.FreshnessPolicy.time_window(
-                fail_window=timedelta(minutes=spec.freshness.max_lag_minutes)
-            )
-            if spec.freshness
-            else None
-        ),
+        freshness_policy=freshness_policy(spec),
         description=f"{description} Every row's outcome is in the ledger.",
         **common,
     )

@@ -13,6 +13,7 @@ from __future__ import annotations
 import duckdb
 import polars as pl
 
+from sf_assets.sql import first_row
 from sf_assets.state.store import StagingStore
 
 SENT, UNCERTAIN = "sent", "uncertain"
@@ -51,9 +52,9 @@ class SalesLedger:
     def batches(self) -> pl.DataFrame:
         """Every recorded batch of the sync, for the CLI and for tests."""
         with self.staging.connect() as connection:
-            return connection.execute(
+            return connection.sql(
                 "SELECT * FROM emarsys_batches WHERE sync = ? ORDER BY updated_at, batch",
-                [self.sync],
+                params=[self.sync],
             ).pl()
 
     def already_sent(self, keys: pl.Series) -> pl.DataFrame:
@@ -61,11 +62,11 @@ class SalesLedger:
         wanted = pl.DataFrame({"_key": keys.cast(pl.Utf8)}).unique()
         with self.staging.connect() as connection:
             connection.register("wanted", wanted)
-            return connection.execute(
+            return connection.sql(
                 "SELECT w._key, l.batch FROM wanted w "
                 "JOIN emarsys_lines l ON l.line_key = w._key AND l.sync = ? "
                 "ORDER BY l.batch, w._key",
-                [self.sync],
+                params=[self.sync],
             ).pl()
 
     def mark_uncertain(
@@ -116,11 +117,13 @@ class SalesLedger:
 
     def _batch_row(self, batch: str) -> tuple[str, str | None, int] | None:
         with self.staging.connect() as connection:
-            found = connection.execute(
-                "SELECT state, first_order, line_count FROM emarsys_batches "
-                "WHERE sync = ? AND batch = ?",
-                [self.sync, batch],
-            ).fetchone()
+            found = first_row(
+                connection.execute(
+                    "SELECT state, first_order, line_count FROM emarsys_batches "
+                    "WHERE sync = ? AND batch = ?",
+                    [self.sync, batch],
+                )
+            )
         return (found[0], found[1], found[2]) if found else None
 
     def _delete(self, connection: duckdb.DuckDBPyConnection, batch: str) -> None:

@@ -18,6 +18,7 @@ from polars.exceptions import PanicException
 
 from sf_assets.sources.schema import DatasetError, Schema, checked_schema, listing
 from sf_assets.specs import DuckDBSource, LoadedSpec
+from sf_assets.sql import first_row, quote_identifier, quote_literal
 
 SQL_VIEW = "__sync_source__"  # the temporary view a `sql:` source is read through
 T = TypeVar("T")
@@ -46,7 +47,7 @@ class DuckDBReader:
         with self._connect() as con:
             relation = self._relation(con)
             self._schema(con, relation)
-            name = _quote(column)
+            name = quote_identifier(column)
             query = (
                 f"SELECT DISTINCT CAST({name} AS VARCHAR) FROM {relation.sql} "
                 f"WHERE {name} IS NOT NULL"
@@ -60,7 +61,7 @@ class DuckDBReader:
             query = f"SELECT * FROM {relation.sql}"
             params: list[str] = []
             if column is not None and batch_id is not None:
-                query += f" WHERE CAST({_quote(column)} AS VARCHAR) = ?"
+                query += f" WHERE CAST({quote_identifier(column)} AS VARCHAR) = ?"
                 params.append(batch_id)
             if not relation.ordered:
                 query += " ORDER BY " + self._order_by(schema)
@@ -70,7 +71,7 @@ class DuckDBReader:
         """Key first, then every other column, so rows that tie on the key still sort the same."""
         key = self._spec.key_column
         columns = [key, *(name for name in schema if name != key)]
-        return ", ".join(f"{_quote(name)} NULLS LAST" for name in columns)
+        return ", ".join(f"{quote_identifier(name)} NULLS LAST" for name in columns)
 
     def _schema(self, con: duckdb.DuckDBPyConnection, relation: _Relation) -> Schema:
         frame = self._fetch(con, f"SELECT * FROM {relation.sql} LIMIT 0", [])
@@ -82,7 +83,7 @@ class DuckDBReader:
     def _arrow(
         self, con: duckdb.DuckDBPyConnection, query: str, params: list[str] | None = None
     ) -> pa.Table:
-        return self._guarded(lambda: con.execute(query, params or []).to_arrow_table())
+        return self._guarded(lambda: con.sql(query, params=params or []).to_arrow_table())
 
     def _guarded(self, action: Callable[[], T]) -> T:
         """Runs a query, turning DuckDB's error into one that names the sync and the source."""
@@ -127,7 +128,7 @@ class DuckDBReader:
             # Session settings only: a connection that joined another one's database must not
             # change how that one behaves.
             con.execute("SET SESSION preserve_insertion_order = true")
-            con.execute(f"SET SESSION file_search_path = {_literal(str(self._root))}")
+            con.execute(f"SET SESSION file_search_path = {quote_literal(str(self._root))}")
             yield con
         finally:
             con.close()
@@ -189,7 +190,9 @@ def _table_relation(sync: str, con: duckdb.DuckDBPyConnection, table: str) -> _R
             f"{sync}: DuckDB file has no table or view {table!r} "
             f"(tables and views: {listing(names)})"
         )
-    return _Relation(".".join(_quote(part) for part in found), ordered=objects[found] == "table")
+    return _Relation(
+        ".".join(quote_identifier(part) for part in found), ordered=objects[found] == "table"
+    )
 
 
 def _catalog(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, str], str]:
@@ -208,7 +211,7 @@ def _catalog(con: duckdb.DuckDBPyConnection) -> dict[tuple[str, str, str], str]:
 
 def _candidates(con: duckdb.DuckDBPyConnection, parts: list[str]) -> list[tuple[str, str, str]]:
     """Where DuckDB would look for a 1-, 2- or 3-part name, lower-cased (names are case-blind)."""
-    row = con.execute("SELECT current_database()").fetchone()
+    row = first_row(con.execute("SELECT current_database()"))
     assert row is not None
     database, lowered = row[0].lower(), [part.lower() for part in parts]
     match lowered:
@@ -248,7 +251,7 @@ def _has_order_by(con: duckdb.DuckDBPyConnection, sql: str) -> bool:
     deterministic either way; whether the SQL runs at all is for the query itself to show.
     """
     try:
-        row = con.execute("SELECT json_serialize_sql(?)", [sql]).fetchone()
+        row = first_row(con.execute("SELECT json_serialize_sql(?)", [sql]))
     except duckdb.Error:
         return False
     tree = json.loads(row[0]) if row else {}
@@ -279,11 +282,3 @@ def _convertible(field: pa.Field) -> bool:
     except (pl.exceptions.PolarsError, PanicException):
         return False
     return True
-
-
-def _quote(identifier: str) -> str:
-    return '"' + identifier.replace('"', '""') + '"'
-
-
-def _literal(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"

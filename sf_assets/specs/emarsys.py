@@ -6,8 +6,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, model_validator
 
-from sf_assets.specs.common import NAME_PATTERN, Freshness, SpecModel
-from sf_assets.specs.sources import Source
+from sf_assets.specs.base import DatasetSync
+from sf_assets.specs.common import NAME_PATTERN, SpecModel
 
 EMARSYS_STANDARD_COLUMNS = ("order", "timestamp", "customer", "email", "item", "price", "quantity")
 
@@ -31,17 +31,12 @@ class EmarsysTarget(SpecModel):
     )
 
 
-class EmarsysSyncSpec(SpecModel):
+class EmarsysSyncSpec(DatasetSync):
     """A sales-data upload into Emarsys."""
 
     kind: ClassVar[str] = "emarsys"
-    name: str = Field(pattern=NAME_PATTERN, description="Unique name; becomes the asset prefix.")
-    description: str | None = None
-    source: Source
     target: EmarsysTarget
     mapping: dict[str, str] = Field(min_length=1, description="Emarsys column -> source column.")
-    freshness: Freshness | None = None
-    sensor_interval_seconds: int = Field(30, ge=5, description="How often the sensor looks.")
 
     @model_validator(mode="after")
     def columns_are_mapped(self) -> EmarsysSyncSpec:
@@ -56,10 +51,6 @@ class EmarsysSyncSpec(SpecModel):
         if "order" not in self.mapping:
             raise ValueError("the `order` column must be mapped")
         return self
-
-    @property
-    def batched(self) -> bool:
-        return self.source.batch_column is not None
 
     @property
     def key_column(self) -> str:

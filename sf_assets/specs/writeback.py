@@ -6,8 +6,8 @@ from typing import ClassVar, Literal
 
 from pydantic import Field, field_validator, model_validator
 
-from sf_assets.specs.common import NAME_PATTERN, Freshness, SpecModel
-from sf_assets.specs.sources import Source
+from sf_assets.specs.base import DatasetSync
+from sf_assets.specs.common import NAME_PATTERN, SpecModel
 
 
 class CreateObject(SpecModel):
@@ -76,13 +76,10 @@ class SalesforceTarget(SpecModel):
         return self.operation in ("insert", "upsert")
 
 
-class SyncSpec(SpecModel):
+class SyncSpec(DatasetSync):
     """A writeback into Salesforce."""
 
     kind: ClassVar[str] = "salesforce"
-    name: str = Field(pattern=NAME_PATTERN, description="Unique name; becomes the asset prefix.")
-    description: str | None = None
-    source: Source
     target: SalesforceTarget
     mapping: dict[str, str] = Field(
         min_length=1, description="Target field API name -> source column."
@@ -93,8 +90,6 @@ class SyncSpec(SpecModel):
         description="What a null source value does to the target field on update: clear it "
         "(the target mirrors the source) or leave the field as it is.",
     )
-    freshness: Freshness | None = None
-    sensor_interval_seconds: int = Field(30, ge=5, description="How often the sensor looks.")
 
     @field_validator("mapping")
     @classmethod
@@ -115,10 +110,6 @@ class SyncSpec(SpecModel):
                 "(or name the key column as source.key)"
             )
         return self
-
-    @property
-    def batched(self) -> bool:
-        return self.source.batch_column is not None
 
     @property
     def key_column(self) -> str:

@@ -29,6 +29,8 @@ from tenacity import (
     wait_random_exponential,
 )
 
+from sf_assets.sql import first_row, quote_identifier
+
 KINDS = ("source", "mapped", "mapping_rejects", "rejects")  # usual kinds; any lowercase name works
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
 # Statuses that settle a key: a re-run sends nothing for it.
@@ -100,10 +102,6 @@ class OpenJob:
     created_at: datetime
 
 
-def quote(name: str) -> str:
-    return '"' + name.replace('"', '""') + '"'
-
-
 class StagingStore(dg.ConfigurableResource):
     """Staged batches and the write ledger in one DuckDB file."""
 
@@ -169,14 +167,18 @@ class StagingStore(dg.ConfigurableResource):
             if frame.width:
                 connection.register("incoming", frame.to_arrow())
                 self._widen(connection, table)
-                connection.execute(f"DELETE FROM {quote(table)} WHERE {BATCH_COLUMN} = ?", [batch])
                 connection.execute(
-                    f"INSERT INTO {quote(table)} BY NAME "
+                    f"DELETE FROM {quote_identifier(table)} WHERE {BATCH_COLUMN} = ?", [batch]
+                )
+                connection.execute(
+                    f"INSERT INTO {quote_identifier(table)} BY NAME "
                     f"SELECT ?::VARCHAR AS {BATCH_COLUMN}, * FROM incoming",
                     [batch],
                 )
             elif _exists(connection, table):
-                connection.execute(f"DELETE FROM {quote(table)} WHERE {BATCH_COLUMN} = ?", [batch])
+                connection.execute(
+                    f"DELETE FROM {quote_identifier(table)} WHERE {BATCH_COLUMN} = ?", [batch]
+                )
             connection.execute(
                 "DELETE FROM staged_batches WHERE sync = ? AND kind = ? AND batch = ?",
                 [sync, kind, batch],
@@ -190,32 +192,36 @@ class StagingStore(dg.ConfigurableResource):
         """Create the table from the incoming frame, or add the columns it brings."""
         if not _exists(connection, table):
             connection.execute(
-                f"CREATE TABLE {quote(table)} AS "
+                f"CREATE TABLE {quote_identifier(table)} AS "
                 f"SELECT NULL::VARCHAR AS {BATCH_COLUMN}, * FROM incoming LIMIT 0"
             )
             return
         present = {
-            row[0].lower() for row in connection.execute(f"DESCRIBE {quote(table)}").fetchall()
+            row[0].lower()
+            for row in connection.execute(f"DESCRIBE {quote_identifier(table)}").fetchall()
         }
         for name, sql_type, *_ in connection.execute("DESCRIBE SELECT * FROM incoming").fetchall():
             if name.lower() not in present:
                 connection.execute(
-                    f"ALTER TABLE {quote(table)} ADD COLUMN {quote(name)} {sql_type}"
+                    f"ALTER TABLE {quote_identifier(table)} ADD COLUMN {quote_identifier(name)} {sql_type}"
                 )
 
     def load_batch(self, sync: str, kind: str, batch: str) -> pl.DataFrame:
         """The batch as stored (without `_batch`); an empty frame without columns if never staged."""
         table = _table(sync, kind)
         with self.connect() as connection:
-            found = connection.execute(
-                "SELECT columns FROM staged_batches WHERE sync = ? AND kind = ? AND batch = ?",
-                [sync, kind, batch],
-            ).fetchone()
+            found = first_row(
+                connection.execute(
+                    "SELECT columns FROM staged_batches WHERE sync = ? AND kind = ? AND batch = ?",
+                    [sync, kind, batch],
+                )
+            )
             if found is None or not found[0]:
                 return pl.DataFrame()
-            selected = ", ".join(quote(c) for c in found[0])
-            return connection.execute(
-                f"SELECT {selected} FROM {quote(table)} WHERE {BATCH_COLUMN} = ?", [batch]
+            selected = ", ".join(quote_identifier(c) for c in found[0])
+            return connection.sql(
+                f"SELECT {selected} FROM {quote_identifier(table)} WHERE {BATCH_COLUMN} = ?",
+                params=[batch],
             ).pl()
 
     # -- ledger and watermarks ----------------------------------------------------------------
@@ -223,39 +229,39 @@ class StagingStore(dg.ConfigurableResource):
     def watermark(self, sync: str) -> str | None:
         """The highest batch id (string order) whose write finished with every row answered."""
         with self.connect() as connection:
-            found = connection.execute(
-                "SELECT max(batch) FROM watermarks WHERE sync = ?", [sync]
-            ).fetchone()
+            found = first_row(
+                connection.execute("SELECT max(batch) FROM watermarks WHERE sync = ?", [sync])
+            )
         return found[0] if found else None
 
     def ledger(self, sync: str, batch: str | None = None) -> pl.DataFrame:
         """Every write attempt of the sync (or of one batch), newest last."""
         where, params = _scope(sync, batch)
         with self.connect() as connection:
-            return connection.execute(
+            return connection.sql(
                 f"SELECT * FROM write_ledger WHERE {where} "
                 "ORDER BY written_at, attempt, source_key",
-                params,
+                params=params,
             ).pl()
 
     def latest_outcomes(self, sync: str, batch: str) -> pl.DataFrame:
         """One row per key of the batch: its latest attempt."""
         with self.connect() as connection:
-            return connection.execute(
+            return connection.sql(
                 "SELECT * FROM write_ledger WHERE sync = ? AND batch = ? "
                 "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY attempt DESC) = 1 "
                 "ORDER BY source_key",
-                [sync, batch],
+                params=[sync, batch],
             ).pl()
 
     def successful_keys(self, sync: str, batch: str) -> pl.Series:
         """Keys of the batch that Salesforce has confirmed as written."""
         with self.connect() as connection:
-            frame = connection.execute(
+            frame = connection.sql(
                 "SELECT DISTINCT source_key FROM write_ledger "
                 "WHERE sync = ? AND batch = ? AND status IN "
                 f"({', '.join(repr(s) for s in SUCCESS_STATUSES)})",
-                [sync, batch],
+                params=[sync, batch],
             ).pl()
         return frame["source_key"]
 
@@ -263,11 +269,11 @@ class StagingStore(dg.ConfigurableResource):
         """Per key of the batch, the content hash of its latest successful write: what
         Salesforce holds now, so change detection can skip rows whose hash is the same."""
         with self.connect() as connection:
-            return connection.execute(
+            return connection.sql(
                 "SELECT source_key, content_hash FROM write_ledger "
                 "WHERE sync = ? AND batch = ? AND status IN ('created', 'updated') "
                 "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY attempt DESC) = 1",
-                [sync, batch],
+                params=[sync, batch],
             ).pl()
 
     def record_outcomes(
@@ -335,9 +341,9 @@ class StagingStore(dg.ConfigurableResource):
     def _raise_watermark(
         self, connection: duckdb.DuckDBPyConnection, sync: str, batch: str
     ) -> None:
-        current = connection.execute(
-            "SELECT max(batch) FROM watermarks WHERE sync = ?", [sync]
-        ).fetchone()[0]
+        current = first_row(
+            connection.execute("SELECT max(batch) FROM watermarks WHERE sync = ?", [sync])
+        )[0]
         if current is not None and current >= batch:
             return
         connection.execute("DELETE FROM watermarks WHERE sync = ?", [sync])
@@ -390,10 +396,10 @@ class StagingStore(dg.ConfigurableResource):
         """Every write job of the sync (or batch), without the keys they carried."""
         where, params = _scope(sync, batch)
         with self.connect() as connection:
-            return connection.execute(
+            return connection.sql(
                 "SELECT * EXCLUDE (keys), len(keys) AS key_count FROM write_jobs "
                 f"WHERE {where} ORDER BY created_at",
-                params,
+                params=params,
             ).pl()
 
 
@@ -407,10 +413,12 @@ def _table(sync: str, kind: str) -> str:
 
 
 def _exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
-    found = connection.execute(
-        "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
-        [table],
-    ).fetchone()
+    found = first_row(
+        connection.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
+            [table],
+        )
+    )
     return bool(found and found[0])
 
 

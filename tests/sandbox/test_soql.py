@@ -15,6 +15,7 @@ from sf_sandbox.errors import SalesforceError
 from sf_sandbox.ids import make_id
 from sf_sandbox.schema import Schema, load_schema
 from sf_sandbox.soql import CompiledQuery, compile_soql
+from sf_sandbox.store import first_row
 
 SCHEMA = load_schema()
 TODAY = date(2024, 2, 1)
@@ -118,7 +119,7 @@ def fetch(
 
 
 def count(con: duckdb.DuckDBPyConnection, compiled: CompiledQuery) -> int:
-    return con.execute(compiled.count_sql, compiled.params).fetchone()[0]  # type: ignore[index]
+    return first_row(con.execute(compiled.count_sql, compiled.params))[0]  # type: ignore[index]
 
 
 def contacts(con: duckdb.DuckDBPyConnection, where: str) -> set[str]:

@@ -13,6 +13,7 @@ import pytest
 
 from sf_assets.sources import Dataset, DatasetError, sort_batch_ids
 from sf_assets.specs import LoadedSpec, SyncSpec
+from sf_assets.sql import first_row
 
 SYNC = "contacts_to_salesforce"
 
@@ -301,7 +302,7 @@ def test_sql_must_be_one_select(warehouse: Path, sql: str, found: str) -> None:
     try:
         with pytest.raises(DatasetError, match=rf"one SELECT statement \(found: {found}\)"):
             duckdb_dataset(warehouse.parent, sql=sql).read_all()
-        assert writer.execute("SELECT count(*) FROM contacts").fetchone() == (6,)
+        assert first_row(writer.execute("SELECT count(*) FROM contacts")) == (6,)
     finally:
         writer.close()
 
