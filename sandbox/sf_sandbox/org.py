@@ -7,7 +7,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field, fields
-from datetime import timedelta
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -278,7 +278,7 @@ class Org:
             deleted_since=self.recycle_bin_start() if include_deleted else None,
         )
 
-    def recycle_bin_start(self) -> Any:
+    def recycle_bin_start(self) -> datetime:
         """Deleted records older than this have left the recycle bin for good."""
         return utc_now() - timedelta(days=self.faults.config.deleted_retention_days)
 

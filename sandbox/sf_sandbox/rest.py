@@ -7,6 +7,7 @@ answers; the rules themselves live in `writes.py` so REST and Bulk cannot disagr
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import date, datetime, timedelta
 from typing import Any
@@ -622,7 +623,9 @@ async def query(request: Request) -> Response:
     if not soql:
         raise SalesforceError(400, "MALFORMED_QUERY", "A query string has to be specified")
     include_deleted = request.url.path.rstrip("/").endswith("queryAll")
-    return SalesforceJSON(first_page(org, request, soql, include_deleted))
+    # Running a big query takes a while: other requests are answered meanwhile.
+    answer = await asyncio.to_thread(first_page, org, request, soql, include_deleted)
+    return SalesforceJSON(answer)
 
 
 async def query_more(request: Request) -> Response:
@@ -640,7 +643,8 @@ async def query_more(request: Request) -> Response:
     page = cursor.rows.slice(offset, size)
     end = offset + page.height
     following = (cursor.locator, end) if end < cursor.total else None
-    return SalesforceJSON(query_page(org, cursor.query, page, cursor.total, following))
+    answer = await asyncio.to_thread(query_page, org, cursor.query, page, cursor.total, following)
+    return SalesforceJSON(answer)
 
 
 # -- getUpdated / getDeleted -------------------------------------------------------------------
