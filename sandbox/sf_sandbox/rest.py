@@ -694,7 +694,8 @@ async def deleted(request: Request) -> Response:
     org = org_of(request)
     sobject = org.sobject(request.path_params["sobject"])
     retention = org.faults.config.deleted_retention_days
-    start, end = window(request, org.recycle_bin_start(), retention)
+    bin_start = org.recycle_bin_start()
+    start, end = window(request, bin_start, retention)
     emptied = org.store.recycle_bin_emptied_through(sobject)
     if emptied is not None and start <= emptied:
         raise SalesforceError(
@@ -703,7 +704,7 @@ async def deleted(request: Request) -> Response:
             "startDate is before the earliest date available, "
             f"{json_value(emptied)}: the recycle bin was emptied since",
         )
-    earliest = max(org.recycle_bin_start(), emptied) if emptied else org.recycle_bin_start()
+    earliest = max(bin_start, emptied) if emptied is not None else bin_start
     rows = org.store.query(
         f"SELECT Id, SystemModstamp FROM {quote(sobject.name)} WHERE IsDeleted "
         "AND SystemModstamp >= ? AND SystemModstamp < ? ORDER BY SystemModstamp",
