@@ -10,6 +10,7 @@ import pytest
 import requests
 from sf_sandbox.org import Org
 from sf_sandbox.server import SandboxServer
+from sf_sandbox.timing import Timing
 from simple_salesforce import Salesforce
 
 from resources.https import TrustingSession
@@ -17,8 +18,9 @@ from resources.https import TrustingSession
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
-    """A fresh org for one test: nothing leaks between tests."""
-    server = SandboxServer(Org(), workdir=tmp_path / "sandbox")
+    """A fresh org for one test: nothing leaks between tests. It answers instantly, so the
+    functional suite stays fast; timing tests set the model through `/__admin/timing`."""
+    server = SandboxServer(Org(timing=Timing.of("instant")), workdir=tmp_path / "sandbox")
     with server:
         yield server
 

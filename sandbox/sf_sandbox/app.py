@@ -1,14 +1,13 @@
 """The HTTP face of the org: one Starlette app, and the gateway every API call passes through.
 
 The gateway does what Salesforce's front door does before an endpoint runs: it checks the
-session, spends a call of the daily allocation, applies the configured faults, and stamps
-`Sforce-Limit-Info` on the answer. Endpoints only raise `SalesforceError`; nothing else ever
-reaches a client as a stack trace.
+session, spends a call of the daily allocation, applies the configured faults, waits the
+timing model's base latency, and stamps `Sforce-Limit-Info` on the answer. Endpoints only raise
+`SalesforceError`; nothing else ever reaches a client as a stack trace.
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import secrets
@@ -23,10 +22,12 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sf_sandbox.errors import SalesforceError
 from sf_sandbox.org import Org
+from sf_sandbox.timing import pause
 
 log = logging.getLogger("sandbox")
 JSON_TYPE = "application/json;charset=UTF-8"
 GUARDED_PREFIXES = ("/services/data/v", "/services/async/")
+SALESFORCE_PREFIX = "/services/"  # logins and the Metadata API too: all answer with latency
 SUPPORTED_VERSIONS = frozenset(f"{v}.0" for v in range(31, 63))
 
 
@@ -68,6 +69,8 @@ class Gateway:
             scope = {**scope, "path": path.rstrip("/")}
             path = scope["path"]
         if not path.startswith(GUARDED_PREFIXES):
+            if path.startswith(SALESFORCE_PREFIX):
+                await pause(self.org.timing.rest_call_ms)
             await self.app(scope, receive, send)
             return
         await self.guarded(scope, receive, send)
@@ -79,8 +82,7 @@ class Gateway:
         org.in_flight += 1
         try:
             error = self.refusal(scope, org.faults.config.concurrent_request_limit)
-            if org.faults.config.latency_ms:
-                await asyncio.sleep(org.faults.config.latency_ms / 1000)
+            await pause(org.faults.config.latency_ms + org.timing.rest_call_ms)
             if error is not None:
                 await self.answer(error_response(error), scope, receive, send)
                 return

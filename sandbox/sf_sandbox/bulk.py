@@ -1,9 +1,17 @@
 """Bulk API 2.0: ingest jobs (create, upload one CSV, close, poll, read results) and query jobs.
 
 A job answers at once and works in the background, as the real one does: closing an ingest job
-returns `UploadComplete`, a worker thread moves it through `InProgress` to `JobComplete` or
-`Failed`, and clients poll. The CSV goes through polars and the org's one write engine as whole
-columns, so a million-row job costs a few column operations rather than a million Python calls.
+returns `UploadComplete`, the job waits in the queue, moves to `InProgress`, and ends
+`JobComplete` or `Failed` while clients poll. How long each step takes comes from the org's
+timing model (`timing.py`): a timed ingest job writes its rows in Salesforce's internal batches
+of 10,000, each when the modelled throughput reaches it, so `numberRecordsProcessed` grows and
+the records appear batch by batch; an aborted job keeps what it wrote and leaves the rest
+unprocessed. Without a throughput limit (the `instant` profile) the whole upload is one batch.
+The waiting happens on the event loop and the writing on a worker thread, so polls and other
+calls are answered meanwhile.
+
+The CSV goes through polars and the org's one write engine as whole columns, so a million-row
+job costs a few column operations rather than a million Python calls.
 
 What a writer must cope with in production is reproduced on purpose: only one upload per job,
 job-level failures for bad headers or malformed CSV, per-row failures in `failedResults`, and
@@ -23,7 +31,7 @@ import logging
 import re
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -38,15 +46,15 @@ from sf_sandbox.errors import SalesforceError, malformed_json, not_found
 from sf_sandbox.ids import make_id
 from sf_sandbox.org import Org
 from sf_sandbox.schema import Schema, SObject
-from sf_sandbox.soql import CompiledQuery, compile_soql
+from sf_sandbox.soql import CompiledQuery
 from sf_sandbox.store import utc_now
+from sf_sandbox.timing import BULK_BATCH_RECORDS, pause, progress
 from sf_sandbox.values import NULL
 from sf_sandbox.writes import WriteRequest
 
 log = logging.getLogger("sandbox.bulk")
 
 MAX_UPLOAD_BYTES = 100 * 1024 * 1024  # Salesforce's advice for raw CSV (150 MB after base64)
-PROCESSING_DELAY_SECONDS = 0.0  # tests raise it to watch a job sit in InProgress
 JOB_KEY_PREFIX = "750"
 NOT_AVAILABLE = "#N/A"  # the CSV spelling of "set this field to null"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -109,9 +117,21 @@ class Job:
     uploaded: bool = False
     header: list[str] = field(default_factory=list)
     rows: pl.DataFrame | None = None  # parsed input: Utf8, None = empty cell, NULL = #N/A
-    outcome: pl.DataFrame | None = None  # one write outcome per row; None = never attempted
+    outcomes: list[pl.DataFrame] = field(default_factory=list)  # per batch written, in order
     records: pl.DataFrame | None = None  # query results, already rendered as text
     lock: threading.Lock = field(default_factory=threading.Lock, repr=False)
+    task: asyncio.Task[None] | None = field(default=None, repr=False)  # keeps the work alive
+
+    @property
+    def outcome(self) -> pl.DataFrame | None:
+        """One write outcome per row of the processed prefix; None when nothing was written."""
+        return pl.concat(self.outcomes) if self.outcomes else None
+
+    def record(self, outcome: pl.DataFrame) -> None:
+        """A batch has been written: count it."""
+        self.outcomes.append(outcome)
+        self.processed += outcome.height
+        self.failed += int((~outcome["success"]).sum())
 
     @property
     def separator(self) -> str:
@@ -335,29 +355,25 @@ def session_user(request: Request, org: Org) -> str:
     return getattr(session, "user_id", None) or org.user_id
 
 
-def start_worker(job: Job, work: Callable[[], None]) -> None:
-    """Run `work` on a thread so the event loop keeps answering polls meanwhile."""
-    loop = asyncio.get_running_loop()
-    loop.run_in_executor(None, guarded_work, job, work)
+def launch(job: Job, work: Coroutine[Any, Any, None]) -> None:
+    """Run a job on the event loop: its waits are sleeps there, its work goes to threads."""
+    job.task = asyncio.get_running_loop().create_task(guarded(job, work))
 
 
-def begin(job: Job) -> bool:
-    """Take the job from the queue: False when the client aborted it first."""
-    if not job.move(("UploadComplete",), "InProgress"):
-        return False
-    if PROCESSING_DELAY_SECONDS:
-        time.sleep(PROCESSING_DELAY_SECONDS)
-    return True
-
-
-def guarded_work(job: Job, work: Callable[[], None]) -> None:
+async def guarded(job: Job, work: Coroutine[Any, Any, None]) -> None:
     """Any unexpected error fails the job instead of leaving it InProgress for ever."""
     try:
-        work()
+        await work
     except Exception:
         log.exception("bulk job %s failed unexpectedly", job.id)
         job.error_message = "UNKNOWN_EXCEPTION : An unexpected error occurred"
         job.move(("UploadComplete", "InProgress"), "Failed")
+
+
+async def dequeue(job: Job, queue_ms: float) -> bool:
+    """Wait in UploadComplete, then start: False when the client aborted the job first."""
+    await pause(queue_ms)
+    return job.move(("UploadComplete",), "InProgress")
 
 
 # -- ingest jobs: endpoints -----------------------------------------------------------------
@@ -429,7 +445,7 @@ async def change_ingest_job(request: Request) -> Response:
     if not job.move(("Open",), "UploadComplete"):
         raise invalid_state(f"Closing already {state_word(job.state)} Job not allowed")
     answer = reply(summary(job, with_upload=False))
-    start_worker(job, lambda: process_ingest(org, job))
+    launch(job, process_ingest(org, job))
     return answer
 
 
@@ -547,11 +563,31 @@ def header_of(data: bytes, separator: str) -> list[str]:
 # -- ingest jobs: processing ----------------------------------------------------------------
 
 
-def process_ingest(org: Org, job: Job) -> None:
-    """Check the upload and its header, then hand all rows to the write engine at once."""
-    if not begin(job):
+async def process_ingest(org: Org, job: Job) -> None:
+    """Queue, check the upload and its header, then write the rows batch by batch as the
+    timing model allows; a client's abort stops the job between two batches."""
+    timing = org.timing
+    if not await dequeue(job, timing.bulk_queue_ms):
         return
     started = time.perf_counter()
+    try:
+        rows = await asyncio.to_thread(prepare_rows, org, job)
+        step = BULK_BATCH_RECORDS if timing.timed_ingest else max(rows.height, 1)
+        async for done in progress(rows.height, timing.bulk_ingest_rows_per_second, step):
+            if job.state != "InProgress":
+                return
+            batch = rows.slice(job.processed, done - job.processed)
+            job.record(await asyncio.to_thread(write_rows, org, job, batch))
+        job.move(("InProgress",), "JobComplete")
+    except JobFailure as failure:
+        job.error_message = str(failure)
+        job.move(("InProgress",), "Failed")
+    finally:
+        job.processing_ms = elapsed_ms(started)
+
+
+def prepare_rows(org: Org, job: Job) -> pl.DataFrame:
+    """The upload parsed into rows, or the job-level failure its bytes or header cause."""
     data, job.upload = job.upload or b"", None  # only the parsed frame stays, for the results
     try:
         fault = org.faults.config.fail_bulk_jobs
@@ -561,22 +597,14 @@ def process_ingest(org: Org, job: Job) -> None:
         if not blank(data):  # closing a job without data just completes it
             check_header(org.schema, job)
         job.rows = parse_rows(data, job)
-        job.outcome = write_rows(org, job, job.rows)
-        job.processed = job.rows.height
-        job.failed = int((~job.outcome["success"]).sum()) if job.outcome.height else 0
-        job.move(("InProgress",), "JobComplete")
-    except JobFailure as failure:
-        job.rows = job.rows if job.rows is not None else readable_rows(data, job)
-        job.error_message = str(failure)
-        job.move(("InProgress",), "Failed")
-    finally:
-        job.processing_ms = elapsed_ms(started)
+        return job.rows
+    except JobFailure:
+        job.rows = readable_rows(data, job)  # what unprocessedrecords shows
+        raise
 
 
 def write_rows(org: Org, job: Job, rows: pl.DataFrame) -> pl.DataFrame:
-    """One call to the write engine for the whole job; per-row outcomes in input order."""
-    if not rows.height:
-        return pl.DataFrame()
+    """One call to the write engine for one batch; per-row outcomes in input order."""
     sobject = org.schema.get(job.object)
     request = WriteRequest(sobject, job.operation, rows, job.external_id_field, all_or_none=False)
     return org.write(request)
@@ -761,15 +789,15 @@ def result_frame(job: Job, kind: str) -> pl.DataFrame:
     """
     echo = echoed_rows(job)
     finished = job.state in FINISHED_STATES
-    if kind == "unprocessed":
-        never_attempted = finished and job.outcome is None
-        return (echo if never_attempted else echo.clear()).reverse()
+    if kind == "unprocessed":  # the rows after the batches written, once the job has ended
+        return (echo.slice(job.processed) if finished else echo.clear()).reverse()
     outcome = job.outcome
     if not finished or outcome is None or outcome.height == 0:
         return pl.DataFrame(schema=dict.fromkeys(result_columns(kind, echo.columns), pl.Utf8))
     wanted = outcome["success"] if kind == "successful" else ~outcome["success"]
     status = outcome.select(status_columns(kind))
-    return pl.concat([status, echo], how="horizontal").filter(wanted).reverse()
+    written = echo.slice(0, outcome.height)
+    return pl.concat([status, written], how="horizontal").filter(wanted).reverse()
 
 
 def echoed_rows(job: Job) -> pl.DataFrame:
@@ -841,7 +869,7 @@ async def create_query_job(request: Request) -> Response:
         state="UploadComplete",
     )
     answer = reply(summary(jobs_of(org).add(job)))
-    start_worker(job, lambda: process_query(org, job, compiled))
+    launch(job, process_query(org, job, compiled))
     return answer
 
 
@@ -864,25 +892,36 @@ def feature_not_enabled(message: str) -> SalesforceError:
 
 def compile_query(org: Org, soql: str, operation: str) -> CompiledQuery:
     """Compile at create time: a query the org cannot run is refused before any job exists."""
-    compiled = compile_soql(soql, org.schema, include_deleted=operation == "queryAll")
+    compiled = org.compile(soql, include_deleted=operation == "queryAll")
     if compiled.count_only:
         raise feature_not_enabled("Aggregate queries are not supported by Bulk API")
     return compiled
 
 
-def process_query(org: Org, job: Job, compiled: CompiledQuery) -> None:
-    """Run the query once and keep its rows as CSV text; pages are cut from them on request."""
-    if not begin(job):
+async def process_query(org: Org, job: Job, compiled: CompiledQuery) -> None:
+    """Queue, run the query once (its snapshot is the result), then count the records out at
+    the modelled throughput; pages are cut from the rows on request once the job is done."""
+    timing = org.timing
+    if not await dequeue(job, timing.bulk_query_queue_ms):
         return
     started = time.perf_counter()
+    records = await asyncio.to_thread(query_records, org, compiled)
+    async for done in progress(records.height, timing.bulk_query_rows_per_second):
+        if job.state != "InProgress":
+            return
+        job.processed = done
+    job.records = records
+    job.processing_ms = elapsed_ms(started)
+    job.move(("InProgress",), "JobComplete")
+
+
+def query_records(org: Org, compiled: CompiledQuery) -> pl.DataFrame:
+    """The query's rows as Bulk CSV text, named by their field paths."""
     frame = org.store.query(compiled.sql, compiled.params)
-    job.records = frame.select(
+    return frame.select(
         as_text(pl.col(path.column), frame.schema[path.column]).alias(".".join(path.parts))
         for path in compiled.paths
     )
-    job.processed = job.records.height
-    job.processing_ms = elapsed_ms(started)
-    job.move(("InProgress",), "JobComplete")
 
 
 def as_text(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:

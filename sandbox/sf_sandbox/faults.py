@@ -2,7 +2,9 @@
 
 They come from the `--faults` YAML/JSON file at start and can be changed while the server runs
 through `PUT /__admin/faults`, so a test can let the first half of a batch through and then
-turn the rate limit on.
+turn the rate limit on. The org's retention windows live here too (how long deleted records
+and query cursors last): they are limits a reader must survive, and a test shrinks them to
+meet the moment they run out.
 """
 
 from __future__ import annotations
@@ -45,6 +47,15 @@ class FaultConfig(BaseModel):
         None, description="Every Bulk ingest job ends Failed with this errorMessage."
     )
     lose_responses: LoseResponses | None = None
+    deleted_retention_days: float = Field(
+        15, gt=0, description="Days deleted records stay in the recycle bin and in getDeleted."
+    )
+    query_cursor_timeout_seconds: float = Field(
+        900, gt=0, description="Inactivity after which a query cursor (locator) expires."
+    )
+    query_cursors_per_user: int = Field(
+        10, ge=1, description="Open query cursors per user; a new one releases the oldest."
+    )
     seed: int = 0
 
 

@@ -5,7 +5,7 @@ client of the real metadata WSDL, so this endpoint speaks that WSDL's wire forma
 SessionHeader, `metadata` elements typed by `xsi:type`, one SaveResult per component. A new
 object or field is added to the live schema and its table at once, so describe shows it and
 REST and Bulk can write to it in the next call, which is what the real org does after a
-successful (synchronous) createMetadata.
+successful (synchronous) createMetadata; an org with a state file keeps it across restarts.
 """
 
 from __future__ import annotations
@@ -361,9 +361,7 @@ def duplicate_field(api_name: str, object_label: str) -> ComponentError:
 
 
 def create_object(org: Org, node: Node) -> None:
-    sobject = build_object(org.schema, node)
-    org.schema.add(sobject)
-    org.store.ensure_table(sobject)
+    org.add_object(build_object(org.schema, node))
 
 
 def create_field(org: Org, node: Node) -> None:
@@ -380,8 +378,7 @@ def create_field(org: Org, node: Node) -> None:
     field = build_field(org.schema, api_name, node)
     if field.relationship_name and sobject.relationship(field.relationship_name):
         raise duplicate_field(api_name, sobject.label)
-    sobject.add_field(field)
-    org.store.ensure_table(sobject)
+    org.add_field(sobject, field)
 
 
 CREATORS: dict[str, Callable[[Org, Node], None]] = {

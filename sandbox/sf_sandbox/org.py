@@ -1,4 +1,5 @@
-"""The org: schema, records, users and sessions, API usage and faults, shared by every endpoint."""
+"""The org: schema, records, users and sessions, API usage, faults and timing, shared by every
+endpoint."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field, fields
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -13,15 +15,41 @@ import polars as pl
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from sf_sandbox.cursors import QueryCursors
 from sf_sandbox.errors import SalesforceError
 from sf_sandbox.faults import FaultConfig, Faults
-from sf_sandbox.schema import Schema, SObject, load_schema
+from sf_sandbox.schema import (
+    Field,
+    Schema,
+    SObject,
+    field_definition,
+    field_from_definition,
+    load_schema,
+    object_definition,
+    object_from_definition,
+)
+from sf_sandbox.soql import CompiledQuery, compile_soql
 from sf_sandbox.store import Store, first_row, utc_now
+from sf_sandbox.timing import Timing
 from sf_sandbox.writes import WriteEngine, WriteRequest
 
 API_VERSION = "59.0"
 ORG_ID = "00D5g0000000001EAA"
 USERNAME = "integration@sandbox.sf-assets.dev"
+# The Organization record, as a Developer Edition sandbox describes itself.
+ORGANIZATION = {
+    "Name": "sf-assets Sandbox",
+    "OrganizationType": "Developer Edition",
+    "InstanceName": "CS42",
+    "IsSandbox": True,
+    "IsReadOnly": False,
+    "Country": "US",
+    "PrimaryContact": "Sandbox Integration",
+    "DefaultLocaleSidKey": "en_US",
+    "LanguageLocaleKey": "en_US",
+    "TimeZoneSidKey": "GMT",
+    "FiscalYearStartMonth": 1,
+}
 
 
 def new_jwt_private_key_pem() -> str:
@@ -64,6 +92,7 @@ class Org:
         schema_path: Path | None = None,
         state_path: Path | None = None,
         faults: FaultConfig | None = None,
+        timing: Timing | None = None,
         credentials: Credentials | None = None,
         api_version: str = API_VERSION,
     ) -> None:
@@ -71,17 +100,24 @@ class Org:
         self.org_id = ORG_ID
         self.schema: Schema = load_schema(schema_path)
         self.store = Store(self.schema, state_path)
+        self._replay_schema_changes()
         self.credentials = credentials or self._stored_credentials()
         self.faults = Faults(faults)
+        # Replaced whole (never changed in place) by the admin endpoint, so a job or a call
+        # that took a reference keeps one consistent set of figures.
+        self.timing = timing or Timing.of("instant")
         self.lock = threading.Lock()
         self.sessions: dict[str, Session] = {}
         self.calls_by_path: dict[str, int] = {}
         self.in_flight = 0
         self.started = time.time()
         self.user_id = self._ensure_integration_user()
+        self._ensure_organization()
+        self.store.checkpoint()  # the credentials go into the private state file at once
         self.engine = WriteEngine(
             self.schema, self.store, owner_id=lambda: self.user_id, lock_mask=self.faults.lock_mask
         )
+        self.cursors = QueryCursors(lambda: self.faults.config)
         self.extensions: dict[str, Any] = {}  # per-feature state (bulk jobs, emarsys uploads)
 
     # -- users and sessions --------------------------------------------------------------
@@ -112,28 +148,43 @@ class Org:
         if existing.height:
             return existing["Id"][0]
         user_id = self.store.new_ids(user, 1)[0]
-        now = utc_now()
-        self.store.insert(
-            user,
-            pl.DataFrame(
-                {
-                    "Id": [user_id],
-                    "Username": [self.credentials.username],
-                    "LastName": ["Integration"],
-                    "FirstName": ["Sandbox"],
-                    "Name": ["Sandbox Integration"],
-                    "Email": [self.credentials.username],
-                    "IsActive": [True],
-                    "IsDeleted": [False],
-                    "CreatedDate": [now],
-                    "LastModifiedDate": [now],
-                    "SystemModstamp": [now],
-                    "CreatedById": [user_id],
-                    "LastModifiedById": [user_id],
-                }
-            ),
-        )
+        values = {
+            "Username": self.credentials.username,
+            "LastName": "Integration",
+            "FirstName": "Sandbox",
+            "Name": "Sandbox Integration",
+            "Email": self.credentials.username,
+            "IsActive": True,
+        }
+        self._insert_system_record(user, user_id, values, owner_id=user_id)
         return user_id
+
+    def _ensure_organization(self) -> None:
+        """The org's one Organization record, whose Id is the org id (00D…)."""
+        organization = self.schema.get("Organization")
+        if organization is None or self.store.count(organization):
+            return
+        record_id = self.store.new_ids(organization, 1)[0]
+        if record_id != self.org_id:
+            raise RuntimeError(f"the Organization record got id {record_id}, not {self.org_id}")
+        self._insert_system_record(organization, record_id, ORGANIZATION, owner_id=self.user_id)
+
+    def _insert_system_record(
+        self, sobject: SObject, record_id: str, values: dict[str, Any], *, owner_id: str
+    ) -> None:
+        """A record the org makes for itself, with its audit fields, outside the API."""
+        now = utc_now()
+        row = {
+            "Id": record_id,
+            **values,
+            "IsDeleted": False,
+            "CreatedDate": now,
+            "LastModifiedDate": now,
+            "SystemModstamp": now,
+            "CreatedById": owner_id,
+            "LastModifiedById": owner_id,
+        }
+        self.store.insert(sobject, pl.DataFrame([row]))
 
     def open_session(self) -> str:
         token = f"{self.org_id[:15]}!" + secrets.token_urlsafe(48)
@@ -216,6 +267,49 @@ class Org:
 
     def write(self, request: WriteRequest) -> pl.DataFrame:
         return self.engine.write(request)
+
+    def compile(self, soql: str, *, include_deleted: bool) -> CompiledQuery:
+        """A query as this org runs it: queryAll sees deleted records only while they are in
+        the recycle bin (`deleted_retention_days`)."""
+        return compile_soql(
+            soql,
+            self.schema,
+            include_deleted=include_deleted,
+            deleted_since=self.recycle_bin_start() if include_deleted else None,
+        )
+
+    def recycle_bin_start(self) -> datetime:
+        """Deleted records older than this have left the recycle bin for good."""
+        return utc_now() - timedelta(days=self.faults.config.deleted_retention_days)
+
+    # -- objects and fields created through the Metadata API --------------------------------
+
+    def add_object(self, sobject: SObject) -> None:
+        self.schema.add(sobject)
+        self.store.ensure_table(sobject)
+        self.store.save_schema_change("object", object_definition(sobject))
+
+    def add_field(self, sobject: SObject, new_field: Field) -> None:
+        sobject.add_field(new_field)
+        self.store.ensure_table(sobject)
+        self.store.save_schema_change(
+            "field", {"object": sobject.name, "field": field_definition(new_field)}
+        )
+
+    def _replay_schema_changes(self) -> None:
+        """Bring back what the Metadata API created before a restart; what the schema file
+        has meanwhile come to define itself is left as the file says."""
+        for kind, definition in self.store.schema_changes():
+            if kind == "object" and self.schema.get(definition["name"]) is None:
+                sobject = object_from_definition(definition)
+                self.schema.add(sobject)
+                self.store.ensure_table(sobject)
+            elif kind == "field":
+                sobject = self.schema.get(definition["object"])
+                new_field = field_from_definition(definition["field"])
+                if sobject is not None and sobject.field(new_field.name) is None:
+                    sobject.add_field(new_field)
+                    self.store.ensure_table(sobject)
 
     def close(self) -> None:
         self.store.close()

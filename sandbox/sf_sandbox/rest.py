@@ -7,8 +7,8 @@ answers; the rules themselves live in `writes.py` so REST and Bulk cannot disagr
 
 from __future__ import annotations
 
+import asyncio
 import json
-import secrets
 from datetime import date, datetime, timedelta
 from typing import Any
 
@@ -18,18 +18,22 @@ from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
 
 from sf_sandbox.app import SUPPORTED_VERSIONS, SalesforceJSON, org_of
+from sf_sandbox.cursors import invalid_locator
 from sf_sandbox.errors import SalesforceError, malformed_json, not_found
 from sf_sandbox.ids import ID_PATTERN
-from sf_sandbox.org import Org
+from sf_sandbox.org import Org, Session
 from sf_sandbox.schema import SObject
-from sf_sandbox.soql import CompiledQuery, compile_soql, parent_id_column
+from sf_sandbox.soql import CompiledQuery, parent_id_column
 from sf_sandbox.store import quote, utc_now
+from sf_sandbox.timing import pause
 from sf_sandbox.values import NULL, parse_datetime
 from sf_sandbox.writes import WriteRequest, normalize_ids
 
 V = "/services/data/v{version}"
 PAGE_SIZE = 2000
+MIN_PAGE_SIZE = 200
 COLLECTION_LIMIT = 200
+UPDATED_REACH_DAYS = 30  # getUpdated looks back at most 30 days
 
 
 # -- JSON in ---------------------------------------------------------------------------------
@@ -346,6 +350,11 @@ async def upsert_one(
 # -- sObject Collections ------------------------------------------------------------------------
 
 
+async def records_time(org: Org, count: int) -> None:
+    """An sObject Collections call takes longer the more records it carries."""
+    await pause(org.timing.rest_record_ms * count)
+
+
 async def collection_records(request: Request) -> tuple[list[dict[str, Any]], bool]:
     body = await json_body(request)
     if not isinstance(body, dict) or not isinstance(body.get("records"), list):
@@ -376,10 +385,11 @@ def record_type(org: Org, record: dict[str, Any], default: str | None = None) ->
 async def collections(request: Request) -> Response:
     org = org_of(request)
     if request.method == "DELETE":
-        return collection_delete(request, org)
+        return await collection_delete(request, org)
     if request.method == "GET":
         raise not_found()
     records, all_or_none = await collection_records(request)
+    await records_time(org, len(records))
     operation = "insert" if request.method == "POST" else "update"
     groups: dict[str, list[int]] = {}
     types: dict[str, SObject] = {}
@@ -471,6 +481,7 @@ async def collection_upsert(request: Request) -> Response:
     if request.method == "GET":
         raise not_found()
     records, all_or_none = await collection_records(request)
+    await records_time(org, len(records))
     for rec in records:
         if record_type(org, rec, sobject.name).name != sobject.name:
             raise SalesforceError(
@@ -488,7 +499,7 @@ async def collection_upsert(request: Request) -> Response:
     return SalesforceJSON(run_collection(org, groups, {sobject.name: write}, all_or_none, True))
 
 
-def collection_delete(request: Request, org: Org) -> Response:
+async def collection_delete(request: Request, org: Org) -> Response:
     raw = [i for i in request.query_params.get("ids", "").split(",") if i]
     if len(raw) > COLLECTION_LIMIT:
         raise SalesforceError(
@@ -496,6 +507,7 @@ def collection_delete(request: Request, org: Org) -> Response:
             "EXCEEDED_ID_LIMIT",
             "record limit reached. cannot submit more than 200 records into this call",
         )
+    await records_time(org, len(raw))
     all_or_none = request.query_params.get("allOrNone", "false").lower() == "true"
     groups: dict[str, list[int]] = {}
     requests_by_type: dict[str, WriteRequest] = {}
@@ -527,23 +539,49 @@ def collection_delete(request: Request, org: Org) -> Response:
 # -- query -----------------------------------------------------------------------------------
 
 
-def run_query(org: Org, soql: str, include_deleted: bool, offset: int) -> dict[str, Any]:
-    compiled = compile_soql(soql, org.schema, include_deleted=include_deleted)
-    total = int(org.store.scalar(compiled.count_sql, compiled.params))
+def page_size(request: Request) -> int:
+    """Rows per page: 2,000, or what `Sforce-Query-Options: batchSize=N` asks for within
+    the 200-2,000 Salesforce allows (it treats the size as a hint, so does the sandbox)."""
+    options = request.headers.get("sforce-query-options", "")
+    for option in options.split(","):
+        name, _, value = option.partition("=")
+        if name.strip().lower() == "batchsize" and value.strip().isdigit():
+            return min(max(int(value), MIN_PAGE_SIZE), PAGE_SIZE)
+    return PAGE_SIZE
+
+
+def first_page(org: Org, request: Request, soql: str, include_deleted: bool) -> dict[str, Any]:
+    """Run the query once; whatever does not fit on the first page waits behind a cursor."""
+    compiled = org.compile(soql, include_deleted=include_deleted)
     if compiled.count_only:
+        total = int(org.store.scalar(compiled.count_sql, compiled.params))
         return {"totalSize": total, "done": True, "records": []}
-    page = org.store.query(
-        f"SELECT * FROM ({compiled.sql}) LIMIT {PAGE_SIZE} OFFSET {offset}", compiled.params
-    )
-    records = [render_query_row(org, compiled, row) for row in page.iter_rows(named=True)]
-    result: dict[str, Any] = {"totalSize": total, "done": offset + len(records) >= total}
-    if not result["done"]:
-        locator = remember_cursor(org, soql, include_deleted)
-        result["nextRecordsUrl"] = (
-            f"/services/data/v{org.api_version}/query/{locator}-{offset + len(records)}"
-        )
-    result["records"] = records
+    rows = org.store.query(compiled.sql, compiled.params)
+    size = page_size(request)
+    if rows.height <= size:
+        return query_page(org, compiled, rows, rows.height, None)
+    cursor = org.cursors.add(session_of(request).user_id, compiled, rows)
+    return query_page(org, compiled, rows.slice(0, size), rows.height, (cursor.locator, size))
+
+
+def query_page(
+    org: Org,
+    compiled: CompiledQuery,
+    page: pl.DataFrame,
+    total: int,
+    following: tuple[str, int] | None,
+) -> dict[str, Any]:
+    """One page of a query answer; `following` is the locator and offset of the next page."""
+    result: dict[str, Any] = {"totalSize": total, "done": following is None}
+    if following is not None:
+        locator, offset = following
+        result["nextRecordsUrl"] = f"/services/data/v{org.api_version}/query/{locator}-{offset}"
+    result["records"] = [render_query_row(org, compiled, row) for row in page.iter_rows(named=True)]
     return result
+
+
+def session_of(request: Request) -> Session:
+    return request.scope["state"]["session"]
 
 
 def render_query_row(org: Org, compiled: CompiledQuery, row: dict[str, Any]) -> dict[str, Any]:
@@ -579,36 +617,42 @@ def render_query_row(org: Org, compiled: CompiledQuery, row: dict[str, Any]) -> 
     return out
 
 
-def remember_cursor(org: Org, soql: str, include_deleted: bool) -> str:
-    cursors = org.extensions.setdefault("query_cursors", {})
-    locator = "01g5g" + secrets.token_hex(7)[:13].upper()
-    cursors[locator] = (soql, include_deleted)
-    return locator
-
-
 async def query(request: Request) -> Response:
     org = org_of(request)
     soql = request.query_params.get("q")
     if not soql:
         raise SalesforceError(400, "MALFORMED_QUERY", "A query string has to be specified")
     include_deleted = request.url.path.rstrip("/").endswith("queryAll")
-    return SalesforceJSON(run_query(org, soql, include_deleted, 0))
+    # Running a big query takes a while: other requests are answered meanwhile.
+    answer = await asyncio.to_thread(first_page, org, request, soql, include_deleted)
+    return SalesforceJSON(answer)
 
 
 async def query_more(request: Request) -> Response:
+    """A later page, cut from the cursor's snapshot. Any offset into it may be asked for
+    again (a client retrying a page whose answer was lost gets the same rows)."""
     org = org_of(request)
-    locator, _, offset = request.path_params["locator"].rpartition("-")
-    cursor = org.extensions.get("query_cursors", {}).get(locator)
-    if cursor is None or not offset.isdigit():
-        raise SalesforceError(400, "INVALID_QUERY_LOCATOR", "invalid query locator")
-    soql, include_deleted = cursor
-    return SalesforceJSON(run_query(org, soql, include_deleted, int(offset)))
+    locator, _, offset_text = request.path_params["locator"].rpartition("-")
+    if not offset_text.isdigit():
+        raise invalid_locator()
+    cursor = org.cursors.get(locator, session_of(request).user_id)
+    offset = int(offset_text)
+    if offset > cursor.total:
+        raise invalid_locator()
+    size = page_size(request)
+    page = cursor.rows.slice(offset, size)
+    end = offset + page.height
+    following = (cursor.locator, end) if end < cursor.total else None
+    answer = await asyncio.to_thread(query_page, org, cursor.query, page, cursor.total, following)
+    return SalesforceJSON(answer)
 
 
 # -- getUpdated / getDeleted -------------------------------------------------------------------
 
 
-def window(request: Request) -> tuple[datetime, datetime]:
+def window(request: Request, earliest: datetime, reach_days: float) -> tuple[datetime, datetime]:
+    """The (start, end) of a getUpdated/getDeleted call, refused the way the org refuses
+    it: a start older than the org keeps track of is INVALID_REPLICATION_DATE."""
     frame = pl.DataFrame(
         {"raw": [request.query_params.get("start"), request.query_params.get("end")]}
     )
@@ -622,13 +666,19 @@ def window(request: Request) -> tuple[datetime, datetime]:
     start, end = parsed
     if end < start:
         raise SalesforceError(400, "INVALID_REPLICATION_DATE", "start date must be before end date")
+    if start < earliest:
+        raise SalesforceError(
+            400,
+            "INVALID_REPLICATION_DATE",
+            f"startDate cannot be more than {reach_days:g} days ago",
+        )
     return start, min(end, utc_now())
 
 
 async def updated(request: Request) -> Response:
     org = org_of(request)
     sobject = org.sobject(request.path_params["sobject"])
-    start, end = window(request)
+    start, end = window(request, utc_now() - timedelta(days=UPDATED_REACH_DAYS), UPDATED_REACH_DAYS)
     ids = org.store.query(
         f"SELECT Id FROM {quote(sobject.name)} WHERE NOT IsDeleted "
         "AND SystemModstamp >= ? AND SystemModstamp < ? ORDER BY SystemModstamp",
@@ -638,9 +688,23 @@ async def updated(request: Request) -> Response:
 
 
 async def deleted(request: Request) -> Response:
+    """Deletions still in the recycle bin. A window reaching back past the bin's retention,
+    or past the last time it was emptied, cannot be answered: the org says
+    INVALID_REPLICATION_DATE and the reader has to read the object again in full."""
     org = org_of(request)
     sobject = org.sobject(request.path_params["sobject"])
-    start, end = window(request)
+    retention = org.faults.config.deleted_retention_days
+    bin_start = org.recycle_bin_start()
+    start, end = window(request, bin_start, retention)
+    emptied = org.store.recycle_bin_emptied_through(sobject)
+    if emptied is not None and start <= emptied:
+        raise SalesforceError(
+            400,
+            "INVALID_REPLICATION_DATE",
+            "startDate is before the earliest date available, "
+            f"{json_value(emptied)}: the recycle bin was emptied since",
+        )
+    earliest = max(bin_start, emptied) if emptied is not None else bin_start
     rows = org.store.query(
         f"SELECT Id, SystemModstamp FROM {quote(sobject.name)} WHERE IsDeleted "
         "AND SystemModstamp >= ? AND SystemModstamp < ? ORDER BY SystemModstamp",
@@ -652,7 +716,7 @@ async def deleted(request: Request) -> Response:
                 {"id": r["Id"], "deletedDate": json_value(r["SystemModstamp"])}
                 for r in rows.iter_rows(named=True)
             ],
-            "earliestDateAvailable": json_value(utc_now() - timedelta(days=15)),
+            "earliestDateAvailable": json_value(earliest),
             "latestDateCovered": json_value(end),
         }
     )

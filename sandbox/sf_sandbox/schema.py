@@ -6,7 +6,7 @@ object looks like, so the describe a client reads and the rules the org enforces
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -107,6 +107,7 @@ class Field:
     relationship_name: str | None = None
     calculated: bool = False
     auto_number: bool = False
+    product_of: list[str] = field(default_factory=list)  # the org computes it: a * b
 
     @property
     def required_on_create(self) -> bool:
@@ -153,7 +154,7 @@ class Field:
             "picklistValues": [
                 {
                     "active": True,
-                    "defaultValue": False,
+                    "defaultValue": value == self.default_value,
                     "label": value,
                     "validFor": None,
                     "value": value,
@@ -181,6 +182,9 @@ class SObject:
     key_prefix: str
     custom: bool
     fields: dict[str, Field]
+    createable: bool = True
+    updateable: bool = True
+    deletable: bool = True
 
     def __post_init__(self) -> None:
         self._by_lower = {name.lower(): f for name, f in self.fields.items()}
@@ -220,10 +224,10 @@ class SObject:
             "deepCloneable": False,
             "isInterface": False,
             "activateable": False,
-            "createable": True,
+            "createable": self.createable,
             "custom": self.custom,
             "customSetting": False,
-            "deletable": True,
+            "deletable": self.deletable,
             "deprecatedAndHidden": False,
             "feedEnabled": False,
             "hasSubtypes": False,
@@ -240,8 +244,8 @@ class SObject:
             "retrieveable": True,
             "searchable": True,
             "triggerable": True,
-            "undeletable": True,
-            "updateable": True,
+            "undeletable": self.deletable,
+            "updateable": self.updateable,
             "urls": self.urls(version),
         }
 
@@ -379,6 +383,7 @@ def field_from_spec(name: str, spec: dict[str, Any]) -> Field:
         reference_to=list(reference_to),
         relationship_name=relationship_name if ftype == "reference" else None,
         auto_number=bool(spec.get("auto_number", False)),
+        product_of=list(spec.get("product_of", [])),
     )
 
 
@@ -393,7 +398,31 @@ def object_from_spec(name: str, spec: dict[str, Any]) -> SObject:
         key_prefix=spec["key_prefix"],
         custom=name.endswith("__c"),
         fields=fields,
+        createable=bool(spec.get("createable", True)),
+        updateable=bool(spec.get("updateable", True)),
+        deletable=bool(spec.get("deletable", True)),
     )
+
+
+def field_definition(f: Field) -> dict[str, Any]:
+    """A field as plain data, to keep it in the state file."""
+    return asdict(f)
+
+
+def field_from_definition(definition: dict[str, Any]) -> Field:
+    return Field(**definition)
+
+
+def object_definition(obj: SObject) -> dict[str, Any]:
+    """An object and all its fields as plain data, to keep it in the state file."""
+    data = asdict(obj)
+    data["fields"] = [field_definition(f) for f in obj.fields.values()]
+    return data
+
+
+def object_from_definition(definition: dict[str, Any]) -> SObject:
+    fields = [field_from_definition(f) for f in definition["fields"]]
+    return SObject(**{**definition, "fields": {f.name: f for f in fields}})
 
 
 def load_schema(path: Path | None = None) -> Schema:

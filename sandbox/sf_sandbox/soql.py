@@ -74,13 +74,21 @@ def parent_id_column(chain: tuple[str, ...]) -> str:
     return "__id:" + ".".join(part.lower() for part in chain)
 
 
-def compile_soql(text: str, schema: Schema, *, include_deleted: bool = False) -> CompiledQuery:
+def compile_soql(
+    text: str,
+    schema: Schema,
+    *,
+    include_deleted: bool = False,
+    deleted_since: datetime | None = None,
+) -> CompiledQuery:
     """Parse `text` and compile it against `schema`; any problem raises SalesforceError (400).
 
-    `include_deleted` is the queryAll behaviour: rows with IsDeleted = true stay visible.
+    `include_deleted` is the queryAll behaviour: deleted rows (IsDeleted = true) and archived
+    ones (IsArchived = true, on objects that have the field) stay visible. `deleted_since`
+    limits the deleted rows to those still in the recycle bin, deleted at or after it.
     """
     query = _Parser(text).parse()
-    return _Compiler(text, schema, query, include_deleted).compile()
+    return _Compiler(text, schema, query, include_deleted, deleted_since).compile()
 
 
 # --------------------------------------------------------------------------------------------
@@ -406,6 +414,17 @@ _RESERVED = frozenset(
 # `Order` and `Group` are also standard object names, so FROM accepts them.
 _NOT_OBJECTS = _RESERVED - {"ORDER", "GROUP"}
 _OPERATORS = {"=": "=", "!=": "!=", "<>": "!=", "<": "<", ">": ">", "<=": "<=", ">=": ">="}
+# Valid SOQL the sandbox does not run, named so that the error says so instead of calling the
+# query malformed at a token a real org would accept.
+_UNSUPPORTED_CLAUSES = {
+    "GROUP": "GROUP BY",
+    "HAVING": "HAVING",
+    "WITH": "WITH",
+    "USING": "USING SCOPE",
+    "FOR": "FOR VIEW, FOR REFERENCE and FOR UPDATE",
+    "UPDATE": "UPDATE TRACKING and UPDATE VIEWSTAT",
+}
+_AGGREGATES = frozenset({"COUNT", "COUNT_DISTINCT", "SUM", "AVG", "MIN", "MAX"})
 
 
 class _Parser:
@@ -429,6 +448,10 @@ class _Parser:
 
     def peek(self) -> _Token:
         return self.tokens[self.index]
+
+    def ahead(self, n: int) -> _Token:
+        """The token `n` places after the current one (the end token past the end)."""
+        return self.tokens[min(self.index + n, len(self.tokens) - 1)]
 
     def advance(self) -> _Token:
         token = self.tokens[self.index]
@@ -456,6 +479,19 @@ class _Parser:
         if not self.accept_punct(char):
             raise self.unexpected()
 
+    def unsupported(self, what: str, token: _Token | None = None) -> SalesforceError:
+        token = token or self.peek()
+        detail = (
+            f"{what} is valid SOQL that the sandbox org does not run; "
+            "rewrite the query without it to test against the sandbox"
+        )
+        return _query_error(MALFORMED_QUERY, self.text, token.pos, detail)
+
+    def reject_unsupported_clause(self) -> None:
+        token = self.peek()
+        if token.kind == "word" and token.text.upper() in _UNSUPPORTED_CLAUSES:
+            raise self.unsupported(_UNSUPPORTED_CLAUSES[token.text.upper()])
+
     def unexpected(self, token: _Token | None = None) -> SalesforceError:
         """Salesforce answers a bad first word with the bare message, anything later with the
         caret display and the token in quotes."""
@@ -472,10 +508,13 @@ class _Parser:
         count_only, fields = self.parse_select_list()
         self.expect_word("FROM")
         object_token = self.parse_object_name()
+        self.reject_unsupported_clause()
         where = self.parse_condition() if self.accept_word("WHERE") else None
+        self.reject_unsupported_clause()
         order_by = self.parse_order_by()
         limit = self.parse_integer_clause("LIMIT")
         offset = self.parse_integer_clause("OFFSET")
+        self.reject_unsupported_clause()
         if self.peek().kind != "eof":
             raise self.unexpected()
         return _Query(
@@ -490,15 +529,35 @@ class _Parser:
         )
 
     def parse_select_list(self) -> tuple[bool, list[_Path]]:
-        if self.peek().is_word("COUNT") and self.tokens[self.index + 1].is_punct("("):
+        if (
+            self.peek().is_word("COUNT")
+            and self.ahead(1).is_punct("(")
+            and (self.ahead(2).is_punct(")"))
+        ):
             self.advance()
             self.expect_punct("(")
             self.expect_punct(")")
             return True, []
-        fields = [self.parse_path()]
+        fields = [self.parse_selected()]
         while self.accept_punct(","):
-            fields.append(self.parse_path())
+            fields.append(self.parse_selected())
         return False, fields
+
+    def parse_selected(self) -> _Path:
+        """One entry of the select list: a field path, or a form the sandbox names as
+        unsupported (subqueries, aggregates, TYPEOF, FIELDS())."""
+        token, following = self.peek(), self.ahead(1)
+        if token.is_punct("(") and following.is_word("SELECT"):
+            raise self.unsupported("A parent-to-child subquery")
+        if token.is_word("TYPEOF"):
+            raise self.unsupported("TYPEOF")
+        if token.kind == "word" and following.is_punct("("):
+            name = token.text.upper()
+            if name in _AGGREGATES:
+                raise self.unsupported(f"The aggregate function {name}()")
+            if name == "FIELDS":
+                raise self.unsupported("FIELDS()")
+        return self.parse_path()
 
     def parse_object_name(self) -> _Token:
         token = self.peek()
@@ -589,6 +648,8 @@ class _Parser:
             return _Membership(path, False, self.parse_value_list())
         if self.accept_word("LIKE"):
             return _Like(path, self.parse_value())
+        if self.peek().is_word("INCLUDES", "EXCLUDES"):
+            raise self.unsupported(self.peek().text.upper())
         token = self.peek()
         if token.kind != "op":
             raise self.unexpected()
@@ -596,6 +657,8 @@ class _Parser:
         return _Comparison(path, _OPERATORS[token.text], self.parse_value())
 
     def parse_value_list(self) -> tuple[_Literal, ...]:
+        if self.peek().is_punct("(") and self.ahead(1).is_word("SELECT"):
+            raise self.unsupported("A semi-join (IN or NOT IN with a subquery)")
         self.expect_punct("(")
         values = [self.parse_value()]
         while self.accept_punct(","):
@@ -717,11 +780,19 @@ class _Column:
 class _Compiler:
     """Resolves the syntax tree against the schema and writes the two SQL statements."""
 
-    def __init__(self, text: str, schema: Schema, query: _Query, include_deleted: bool) -> None:
+    def __init__(
+        self,
+        text: str,
+        schema: Schema,
+        query: _Query,
+        include_deleted: bool,
+        deleted_since: datetime | None,
+    ) -> None:
         self.text = text
         self.schema = schema
         self.query = query
         self.include_deleted = include_deleted
+        self.deleted_since = deleted_since
         self.root = self.resolve_object()
         self.joins: dict[tuple[str, ...], _Join] = {}
         self.filter_chains: set[tuple[str, ...]] = set()
@@ -857,6 +928,11 @@ class _Compiler:
         filters: list[str] = []
         if not self.include_deleted:
             filters.append('t0."IsDeleted" = false')
+            if self.root.field("IsArchived") is not None:
+                filters.append('coalesce(t0."IsArchived", false) = false')
+        elif self.deleted_since is not None:
+            since = self.param(self.deleted_since)
+            filters.append(f'(t0."IsDeleted" = false OR t0."SystemModstamp" >= {since})')
         if self.query.where is not None:
             filters.append(self.condition(self.query.where))
         return f"\nWHERE {' AND '.join(filters)}" if filters else ""

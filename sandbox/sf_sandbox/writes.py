@@ -140,6 +140,7 @@ class _Run:
         operation = self.request.operation
         if operation in ("delete", "hardDelete"):
             self.match_by_id()
+            self.check_object_permissions()
         else:
             columns = self.resolve_columns()
             self.parse(columns)
@@ -149,6 +150,7 @@ class _Run:
                 self.match_by_id()
             elif operation == "upsert":
                 self.match_by_key()
+            self.check_object_permissions()
             self.check_permissions()
             self.resolve_relationships(columns)
             self.check_references()
@@ -312,6 +314,25 @@ class _Run:
         self.target = state["Id"]
 
     # -- checks -----------------------------------------------------------------------------
+
+    def check_object_permissions(self) -> None:
+        """Some objects take no DML at all (Organization): every row is refused."""
+        sobject = self.sobject
+        creating = self.target.is_null()
+        if self.request.operation in ("delete", "hardDelete"):
+            refusals = [(pl.Series([not sobject.deletable] * self.height), "deleted")]
+        else:
+            refusals = [
+                (creating & (not sobject.createable), "inserted"),
+                (~creating & (not sobject.updateable), "updated"),
+            ]
+        for mask, verb in refusals:
+            self.errors.add(
+                mask,
+                "CANNOT_INSERT_UPDATE_ACTIVATE_ENTITY",
+                f"entity type cannot be {verb}: {sobject.label}",
+                [],
+            )
 
     def check_permissions(self) -> None:
         creating = self.target.is_null()
@@ -525,13 +546,16 @@ class _Run:
         return placed.scatter(creating.arg_true(), new_ids)
 
     def defaults(self, frame: pl.DataFrame, owner: str) -> list[pl.Expr]:
-        """Values the org fills in on create: the owner, and checkbox defaults."""
+        """Values the org fills in on create: the owner, checkbox defaults and the default
+        value of a picklist such as Lead.Status."""
         fills = []
         for field in self.sobject.fields.values():
             if field.name == "OwnerId":
                 default = owner
             elif field.type == "boolean" and field.default_value is not None:
                 default = bool(field.default_value)
+            elif field.defaulted_on_create and field.createable and field.default_value:
+                default = field.default_value
             else:
                 continue
             column = pl.col(field.name) if field.name in frame.columns else pl.lit(None)
@@ -549,7 +573,8 @@ class _Run:
         self.store.update(self.sobject, frame, fields)
 
     def refresh_derived(self, created_ids: pl.Series, updating: pl.Series) -> None:
-        """Fields Salesforce computes: a person's Name, auto numbers."""
+        """Fields Salesforce computes: a person's Name, products (a line's TotalPrice),
+        auto numbers."""
         touched = pl.concat([created_ids.drop_nulls(), self.target.filter(updating)])
         fields = self.sobject.fields
         table = quote(self.sobject.name)
@@ -562,6 +587,12 @@ class _Run:
                     "WHERE Id IN (SELECT Id FROM _touched)"
                 )
             for field in fields.values():
+                if field.product_of:
+                    factors = " * ".join(quote(name) for name in field.product_of)
+                    con.execute(
+                        f"UPDATE {table} SET {quote(field.name)} = {factors} "
+                        "WHERE Id IN (SELECT Id FROM _touched)"
+                    )
                 if field.auto_number:
                     con.execute(
                         f"UPDATE {table} SET {quote(field.name)} = "

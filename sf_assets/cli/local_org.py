@@ -35,9 +35,13 @@ def salesforce_resource(info: dict[str, Any]) -> SalesforceResource:
 
 @contextmanager
 def local_org(
-    workdir: Path, *, state: Path | None = None, port: int = 0
+    workdir: Path, *, state: Path | None = None, port: int = 0, timing: str = "instant"
 ) -> Iterator[dict[str, Any]]:
-    """Run `sf-assets sandbox` in the background for the duration of the block."""
+    """Run `sf-assets sandbox` in the background for the duration of the block.
+
+    `timing` is the org's timing profile: `instant` answers at once (tests, the demo),
+    `realistic` takes as long as a real org would (benchmarks that weigh API choices).
+    """
     workdir.mkdir(parents=True, exist_ok=True)
     info_file = workdir / "sandbox-info.json"
     info_file.unlink(missing_ok=True)
@@ -49,6 +53,8 @@ def local_org(
         str(port),
         "--info-file",
         str(info_file),
+        "--timing",
+        timing,
     ]
     if state is not None:
         command += ["--state", str(state)]

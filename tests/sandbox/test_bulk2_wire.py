@@ -266,9 +266,9 @@ def test_upload_is_refused_once_the_job_is_closed(http: Wire) -> None:
 
 
 def test_closing_answers_at_once_and_polls_see_in_progress_then_job_complete(
-    http: Wire, monkeypatch: pytest.MonkeyPatch
+    http: Wire,
 ) -> None:
-    monkeypatch.setattr(bulk, "PROCESSING_DELAY_SECONDS", 0.5)
+    http.admin("PATCH", "timing", json={"bulk_ingest_rows_per_second": 2})  # 0.5 s a row
     job_id = open_job(http)
     upload(http, job_id, "LastName\nAda\n")
 
@@ -526,10 +526,8 @@ def test_a_query_job_starts_as_upload_complete(http: Wire) -> None:
     assert (full["jobType"], full["numberRecordsProcessed"]) == ("V2Query", 0)
 
 
-def test_query_results_before_completion_are_412(
-    http: Wire, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    monkeypatch.setattr(bulk, "PROCESSING_DELAY_SECONDS", 0.5)
+def test_query_results_before_completion_are_412(http: Wire) -> None:
+    http.admin("PATCH", "timing", json={"bulk_query_queue_ms": 500})
     job_id = http.call(
         "POST", "jobs/query", json={"operation": "query", "query": "SELECT Id FROM Contact"}
     ).json()["id"]

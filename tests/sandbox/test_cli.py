@@ -3,65 +3,14 @@ restart, and faults from a file."""
 
 from __future__ import annotations
 
-import json
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
-from typing import Any
 
 import requests
+from sf_sandbox.timing import PROFILES
 
-INFO_KEYS = {
-    "instance_url",
-    "login_url",
-    "ca_bundle",
-    "username",
-    "password",
-    "security_token",
-    "client_id",
-    "client_secret",
-    "api_version",
-    "emarsys_url",
-    "emarsys_token",
-    "merchant_id",
-}
-SF_ASSETS = str(Path(sys.executable).parent / "sf-assets")
-
-
-@contextmanager
-def running_sandbox(workdir: Path, *extra: str) -> Iterator[dict[str, Any]]:
-    info_file = workdir / "info.json"
-    process = subprocess.Popen(
-        [SF_ASSETS, "sandbox", "--port", "0", "--info-file", str(info_file), *extra],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    try:
-        deadline = time.monotonic() + 60
-        while not info_file.exists():
-            assert process.poll() is None, process.stdout.read().decode()
-            assert time.monotonic() < deadline, "the sandbox did not write its info file"
-            time.sleep(0.05)
-        yield json.loads(info_file.read_text())
-    finally:
-        process.terminate()
-        process.wait(timeout=20)
-    assert not info_file.exists(), "a stopped sandbox must not leave a stale info file"
-
-
-def admin(info: dict[str, Any], method: str, path: str, **kwargs: Any) -> Any:
-    response = requests.request(
-        method,
-        f"{info['instance_url']}/__admin/{path}",
-        verify=info["ca_bundle"],
-        timeout=30,
-        **kwargs,
-    )
-    response.raise_for_status()
-    return response.json()
+from sf_assets.cli.local_org import local_org
+from tests.sandbox.processes import INFO_KEYS, SF_ASSETS, admin, running_sandbox
 
 
 def test_info_file_names_everything_a_client_needs(tmp_path):
@@ -103,3 +52,59 @@ def test_bad_faults_file_is_a_clear_error(tmp_path):
     )
     assert completed.returncode == 2
     assert "cannot use the faults file" in completed.stderr and "latency_ms" in completed.stderr
+
+
+def test_the_program_takes_realistic_time_by_default(tmp_path):
+    with running_sandbox(tmp_path) as info:
+        timing = admin(info, "GET", "timing")
+        started = time.perf_counter()
+        requests.get(f"{info['instance_url']}/services/data", verify=info["ca_bundle"], timeout=30)
+        took = time.perf_counter() - started
+
+    assert timing == PROFILES["realistic"].model_dump()
+    assert took >= timing["rest_call_ms"] / 1000
+
+
+def test_the_timing_flag_and_the_settings_file_choose_the_timing(tmp_path):
+    settings = tmp_path / "settings.yaml"
+    settings.write_text(
+        "daily_api_limit: 50\ntiming:\n  profile: realistic\n  bulk_queue_ms: 100\n"
+    )
+
+    with running_sandbox(tmp_path, "--timing", "instant") as info:
+        flagged = admin(info, "GET", "timing")
+    with running_sandbox(tmp_path, "--faults", str(settings)) as info:
+        from_file = admin(info, "GET", "timing")
+        faults = admin(info, "GET", "faults")
+    with running_sandbox(tmp_path, "--faults", str(settings), "--timing", "instant") as info:
+        overridden = admin(info, "GET", "timing")
+
+    assert flagged == PROFILES["instant"].model_dump()
+    assert from_file == {**PROFILES["realistic"].model_dump(), "bulk_queue_ms": 100.0}
+    assert faults["daily_api_limit"] == 50
+    assert overridden == PROFILES["instant"].model_dump()
+
+
+def test_a_bad_timing_setting_is_a_clear_error(tmp_path):
+    settings = tmp_path / "settings.yaml"
+    settings.write_text("timing: glacial\n")
+
+    completed = subprocess.run(
+        [SF_ASSETS, "sandbox", "--info-file", str(tmp_path / "i.json"), "--faults", str(settings)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+    assert completed.returncode == 2
+    assert "unknown timing profile 'glacial': use realistic or instant" in completed.stderr
+
+
+def test_local_org_starts_an_instant_org_unless_asked_for_realistic_timing(tmp_path):
+    with local_org(tmp_path / "a") as info:
+        default = admin(info, "GET", "timing")
+    with local_org(tmp_path / "b", timing="realistic") as info:
+        realistic = admin(info, "GET", "timing")
+
+    assert default["profile"] == "instant"
+    assert realistic == PROFILES["realistic"].model_dump()

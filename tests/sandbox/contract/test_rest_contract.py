@@ -4,6 +4,7 @@ fact was observed): same keys, value types, status codes and headers, call by ca
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
@@ -230,7 +231,12 @@ def test_query_errors(http):
 def test_get_updated_and_deleted_shapes(http):
     record_id = create_contact(http)
     http.call("DELETE", f"sobjects/Contact/{record_id}")
-    window = {"start": "2000-01-01T00:00:00+00:00", "end": "2999-01-01T00:00:00+00:00"}
+    # Within the windows the org keeps (30 days of updates, 15 of deletions).
+    now = datetime.now(UTC).replace(microsecond=0)
+    window = {
+        "start": (now - timedelta(days=1)).isoformat(),
+        "end": (now + timedelta(days=1)).isoformat(),
+    }
     updated = http.call("GET", "sobjects/Contact/updated/", params=window).json()
     S.assert_shape(updated, S.GET_UPDATED)
     deleted = http.call("GET", "sobjects/Contact/deleted/", params=window).json()
