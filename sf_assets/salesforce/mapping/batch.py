@@ -232,9 +232,13 @@ def _key_check(
         and any(t.column == column and t.field == match for t in targets)
     )
     compared = scope.keep(key.str.to_lowercase()) if folds_case else key
-    # Grouping 64-bit hashes is much cheaper than grouping text; the hash (this process's
-    # only) finds the candidates, and the keys themselves are counted among those alone.
-    candidate = scope.keep(pl.len().over(compared.hash()) > 1)
+    # Sorting 64-bit hashes is much cheaper than grouping text; a hash seen twice (polars'
+    # own, stable in this process only) marks candidates, and the keys themselves are
+    # counted among those alone, so a collision of hashes never rejects a row.
+    hashed = scope.keep(compared.hash())
+    in_order = hashed.sort()
+    repeated = in_order.filter(in_order == in_order.shift(1))
+    candidate = scope.keep(hashed.is_in(repeated.implode()))
     count = scope.sparse(pl.len().over(compared), where=candidate, default=1)
     duplicate = pl.format("key {} appears {} times in the batch", quoted(key), count)
     if folds_case and match is not None:

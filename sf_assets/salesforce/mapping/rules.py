@@ -192,9 +192,9 @@ def _parse_boolean(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope:
         value = pl.when(source == 1).then(True).when(source == 0).then(False)
         shown = source.cast(pl.Utf8)
     elif dtype == pl.Utf8:
+        words = dict.fromkeys(TRUE_WORDS, True) | dict.fromkeys(FALSE_WORDS, False)
         word = source.str.strip_chars().str.to_lowercase()
-        value = pl.when(word.is_in(TRUE_WORDS)).then(True).when(word.is_in(FALSE_WORDS))
-        value = value.then(False)
+        value = word.replace_strict(words, default=None, return_dtype=pl.Boolean)
         shown = source
     else:
         value, shown = pl.lit(None, pl.Boolean), as_text(source, dtype)
