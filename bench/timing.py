@@ -32,7 +32,8 @@ class Samples:
         if not self.values:
             return "n/a"
         low, high = min(self.values), max(self.values)
-        return f"{self.median:,.{digits}f} {unit} ({low:,.{digits}f}–{high:,.{digits}f})".strip()
+        unit = f" {unit}" if unit else ""
+        return f"{self.median:,.{digits}f}{unit} ({low:,.{digits}f}–{high:,.{digits}f})"
 
 
 def interleaved(
