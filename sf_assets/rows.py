@@ -57,14 +57,15 @@ def content_hash(rows: pl.DataFrame, names: list[str]) -> pl.Series:
         return pl.Series(HASH, [], pl.Utf8)
     ordered = sorted(names)
     fields_digest = hashlib.md5("\x1f".join(ordered).encode()).hexdigest()[:8]
-    # One concatenation for the whole text: a null value is `~` followed by nothing, any
-    # other is `length:` followed by the text (each intermediate string column costs more
-    # than the hash itself).
+    # One concatenation for the whole text, of pieces that need no concatenation of their
+    # own (each intermediate string column costs about as much as the hash): a null value
+    # is `~`, then nothing, then nothing; any other is its length, `:`, then the text.
     pieces: list[pl.Expr] = [pl.lit(fields_digest)]
     for name in ordered:
         text = canonical_text(pl.col(name), rows.schema[name])
-        prefix = (text.str.len_bytes().cast(pl.Utf8) + pl.lit(":")).fill_null(pl.lit("~"))
-        pieces += [pl.lit(FIELD_SEPARATOR), prefix, text.fill_null(pl.lit(""))]
+        length = text.str.len_bytes().cast(pl.Utf8).fill_null(pl.lit("~"))
+        colon = pl.when(text.is_null()).then(pl.lit("")).otherwise(pl.lit(":"))
+        pieces += [pl.lit(FIELD_SEPARATOR), length, colon, text.fill_null(pl.lit(""))]
     canonical = rows.lazy().select(pl.concat_str(pieces).alias("canonical")).collect()
     with duckdb.connect() as connection:
         connection.register("canonical", canonical)
