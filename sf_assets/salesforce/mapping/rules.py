@@ -192,9 +192,10 @@ def _parse_boolean(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope:
         value = pl.when(source == 1).then(True).when(source == 0).then(False)
         shown = source.cast(pl.Utf8)
     elif dtype == pl.Utf8:
-        words = dict.fromkeys(TRUE_WORDS, True) | dict.fromkeys(FALSE_WORDS, False)
-        word = source.str.strip_chars().str.to_lowercase()
-        value = word.replace_strict(words, default=None, return_dtype=pl.Boolean)
+        # Most values are spelt exactly as listed; only the others are trimmed and lowered.
+        exact = scope.keep(_boolean_word(source))
+        loose = _boolean_word(source.str.strip_chars().str.to_lowercase())
+        value = pl.coalesce(exact, scope.sparse(loose, where=exact.is_null()))
         shown = source
     else:
         value, shown = pl.lit(None, pl.Boolean), as_text(source, dtype)
@@ -205,6 +206,11 @@ def _parse_boolean(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope:
         pl.format("{} is not a boolean (use true/false, yes/no or 1/0)", quoted(shown)),
     )
     return value, [problem]
+
+
+def _boolean_word(word: pl.Expr) -> pl.Expr:
+    words = dict.fromkeys(TRUE_WORDS, True) | dict.fromkeys(FALSE_WORDS, False)
+    return word.replace_strict(words, default=None, return_dtype=pl.Boolean)
 
 
 def _parse_int(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope: Scope) -> Parsed:
