@@ -1,7 +1,7 @@
 """How fast a batch is mapped and validated for Salesforce, against the per-row Python loop
 someone would write without polars.
 
-    uv run python bench/map_validate.py [--rows 1000000] [--repeat 3]
+    uv run python bench/map_validate.py [--rows 1000000] [--repeat 5]
 
 One run builds a Contact batch of mixed dtypes (text, ints, floats, dates, ISO text datetimes,
 yes/no text) with a few percent of bad rows, then maps it twice in this process:
@@ -9,7 +9,8 @@ yes/no text) with a few percent of bad rows, then maps it twice in this process:
   with `re`, `datetime` and `decimal`, hashing each good row with hashlib;
 - map_batch: the vectorised mapping of `sf_assets.mapping`.
 It checks that both accept and reject the same rows with the same codes and hashes, then prints
-rows/s for both (best of `--repeat` runs), the speed-up, and the peak memory after each step.
+rows/s for both (median and range of `--repeat` interleaved rounds), the share of the content
+hash, the speed-up and the peak memory.
 """
 
 from __future__ import annotations
@@ -20,14 +21,15 @@ import re
 import resource
 import time
 from collections import Counter
-from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import polars as pl
 from sf_sandbox.schema import load_schema
+from timing import Samples, interleaved
 
+from sf_assets.rows import content_hash
 from sf_assets.salesforce.describe import FieldInfo, ObjectInfo
 from sf_assets.salesforce.mapping import map_batch
 from sf_assets.salesforce.mapping.rules import EMAIL
@@ -245,20 +247,10 @@ def peak_mib() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def best_of(repeat: int, run: Callable[[], Any]) -> tuple[float, Any]:
-    """The fastest of `repeat` runs, and the last result: other work on the machine only slows."""
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        result = run()
-        times.append(time.perf_counter() - started)
-    return min(times), result
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
-    parser.add_argument("--repeat", type=int, default=3, help="runs of each; the best counts")
+    parser.add_argument("--repeat", type=int, default=5, help="interleaved rounds")
     args = parser.parse_args()
     rows = args.rows
     obj = contact()
@@ -267,22 +259,34 @@ def main() -> None:
     print(", ".join(sorted({str(dtype) for dtype in frame.schema.values()})))
 
     data_mib = peak_mib()
-    vectorised, mapped = best_of(args.repeat, lambda: map_batch(SPEC, obj, frame, "bench"))
-    vectorised_mib = peak_mib()
+    map_batch(SPEC, obj, frame.head(1_000), "warm-up")  # polars' first-call setup
     records = frame.to_dicts()
-    looped, (good, bad) = best_of(args.repeat, lambda: baseline(records, obj))
-    looped_mib = peak_mib()
+    times, results = interleaved(
+        args.repeat,
+        {
+            "map_batch": lambda: map_batch(SPEC, obj, frame, "bench"),
+            "baseline": lambda: baseline(records, obj),
+        },
+    )
+    mapped, (good, bad) = results["map_batch"], results["baseline"]
+    peak = peak_mib()
+    hashing = Samples()
+    names = [name for name in mapped.rows.columns if not name.startswith("_")]
+    for _ in range(args.repeat):
+        started = time.perf_counter()
+        content_hash(mapped.rows, names)
+        hashing.add(time.perf_counter() - started)
 
     agree(mapped, good, bad)
     print(f"rejected: {mapped.rejects.height:,} ({mapped.rejects.height / rows:.1%}), by code:")
     for code, count in mapped.rejects["code"].value_counts(sort=True).iter_rows():
         print(f"  {code:<24} {count:>7,}")
-    print(f"best of {args.repeat} runs each:")
-    print(f"baseline (per-row Python loop): {looped:6.2f} s  {rows / looped:12,.0f} rows/s")
-    print(f"map_batch (polars):             {vectorised:6.2f} s  {rows / vectorised:12,.0f} rows/s")
-    print(f"speed-up: {looped / vectorised:.1f}x")
-    print(f"peak memory: with the batch built {data_mib:,.0f} MiB, after map_batch ", end="")
-    print(f"{vectorised_mib:,.0f} MiB, after the baseline {looped_mib:,.0f} MiB")
+    print(f"median (fastest-slowest) of {args.repeat} interleaved rounds:")
+    for name, label in (("baseline", "per-row Python loop"), ("map_batch", "map_batch (polars)")):
+        print(f"{label:<28} {times[name].spread():<26} {rows / times[name].median:>12,.0f} rows/s")
+    print(f"  of which the content hash  {hashing.spread():<26} (timed alone on the mapped rows)")
+    print(f"speed-up: {times['baseline'].median / times['map_batch'].median:.1f}x")
+    print(f"peak memory: with the batch built {data_mib:,.0f} MiB, after both {peak:,.0f} MiB")
 
 
 def agree(mapped: Any, good: list, bad: list) -> None:

@@ -1,14 +1,13 @@
 """How fast sf-assets writes a batch into Salesforce, against what a user would write by hand.
 
     uv run python bench/writeback.py [--rows 100000 1000000] [--rest-rows 100000 1000000]
-                                     [--crossover 200 1000 2000 3000 4000 5000 10000] [--repeat 5]
 
 Each measurement runs in its own process with its own sandbox org (started as a separate
 process, as in the demo), so that peak memory is that measurement's alone:
 - baseline: simple-salesforce's `sf.bulk2.Contact.upsert(records=...)` sending the same rows;
 - sf-assets through Bulk API 2.0, then an unchanged re-run of the same batch;
-- sf-assets through sObject Collections (REST);
-- the REST/Bulk crossover: both APIs on small batches, to choose `AUTO_BULK_THRESHOLD`.
+- sf-assets through sObject Collections (REST).
+The REST/Bulk crossover for `api: auto` is `bench/crossover.py`.
 Figures are printed as ratios against the baseline measured in the same run.
 """
 
@@ -17,7 +16,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -148,34 +146,12 @@ def measure_sf_assets(rows: int, workdir: Path, api: str) -> dict[str, Any]:
     }
 
 
-def measure_crossover(sizes: list[int], repeat: int, workdir: Path) -> dict[str, Any]:
-    """Median wall time of REST and Bulk writes of the same size, alternating the order."""
-    timings: dict[str, dict[str, list[float]]] = {"rest": {}, "bulk": {}}
-    calls: dict[str, dict[str, int]] = {"rest": {}, "bulk": {}}
-    with local_org(workdir) as info:
-        staging = StagingStore(path=str(workdir / "staging.duckdb"))
-        for round_number in range(repeat):
-            for size in sizes:
-                order = ("rest", "bulk") if round_number % 2 == 0 else ("bulk", "rest")
-                for api in order:
-                    frame = mapped(size, f"x{round_number}-{size}-{api}-")
-                    started = time.perf_counter()
-                    report = write(info, staging, api, frame, f"{api}-{size}-{round_number}")
-                    timings[api].setdefault(str(size), []).append(time.perf_counter() - started)
-                    calls[api][str(size)] = report.api_calls
-                    assert report.created == size, report
-    medians = {api: {s: statistics.median(t) for s, t in by.items()} for api, by in timings.items()}
-    return {"seconds": medians, "calls": calls}
-
-
-def child(scenario: str, rows: int, sizes: list[int], repeat: int) -> None:
+def child(scenario: str, rows: int) -> None:
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         if scenario == "baseline":
             result = measure_baseline(rows, workdir)
-        elif scenario == "crossover":
-            result = measure_crossover(sizes, repeat, workdir)
         else:
             result = measure_sf_assets(rows, workdir, scenario)
     print(json.dumps(result))
@@ -184,20 +160,8 @@ def child(scenario: str, rows: int, sizes: list[int], repeat: int) -> None:
 # -- the run ------------------------------------------------------------------------------------
 
 
-def run(
-    scenario: str, rows: int = 0, sizes: list[int] | None = None, repeat: int = 1
-) -> dict[str, Any]:
-    command = [
-        sys.executable,
-        __file__,
-        "--scenario",
-        scenario,
-        "--rows",
-        str(rows),
-        "--repeat",
-        str(repeat),
-    ]
-    command += ["--crossover", *map(str, sizes or [])]
+def run(scenario: str, rows: int) -> dict[str, Any]:
+    command = [sys.executable, __file__, "--scenario", scenario, "--rows", str(rows)]
     done = subprocess.run(command, capture_output=True, text=True, check=False)
     if done.returncode != 0:
         raise RuntimeError(f"{scenario} {rows} failed:\n{done.stderr[-3000:]}")
@@ -222,14 +186,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--rest-rows", type=int, nargs="*", default=[100_000])
-    parser.add_argument(
-        "--crossover", type=int, nargs="*", default=[200, 1000, 2000, 3000, 4000, 5000, 10000]
-    )
-    parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--scenario", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.scenario:
-        child(args.scenario, args.rows[0] if args.rows else 0, args.crossover, args.repeat)
+        child(args.scenario, args.rows[0] if args.rows else 0)
         return
     for rows in args.rows:
         print(f"rows: {rows:,}")
@@ -238,16 +198,6 @@ def main() -> None:
         show("sf-assets bulk", rows, run("bulk", rows), baseline)
         if rows in args.rest_rows:
             show("sf-assets rest", rows, run("rest", rows), baseline)
-    if args.crossover:
-        result = run("crossover", sizes=args.crossover, repeat=args.repeat)
-        print(f"crossover (median of {args.repeat}; sf-assets defaults, poll interval 0.5 s):")
-        for size in map(str, args.crossover):
-            rest_s, bulk_s = result["seconds"]["rest"][size], result["seconds"]["bulk"][size]
-            print(
-                f"  {int(size):>7,} rows  rest {rest_s:6.3f} s ({result['calls']['rest'][size]} calls)  "
-                f"bulk {bulk_s:6.3f} s ({result['calls']['bulk'][size]} calls)  "
-                f"bulk/rest time {bulk_s / rest_s:5.2f}"
-            )
 
 
 if __name__ == "__main__":

@@ -21,6 +21,7 @@ REJECT_SCHEMA: dict[str, pl.DataType] = {
     "reason": pl.Utf8(),
 }
 ROW, KEY, HASH = "_row", "_key", "_hash"
+FIELD_SEPARATOR = "\x1e"
 
 
 def reject_reason(sync: str, batch: str) -> pl.Expr:
@@ -56,19 +57,16 @@ def content_hash(rows: pl.DataFrame, names: list[str]) -> pl.Series:
         return pl.Series(HASH, [], pl.Utf8)
     ordered = sorted(names)
     fields_digest = hashlib.md5("\x1f".join(ordered).encode()).hexdigest()[:8]
-    texts = [canonical_text(pl.col(name), rows.schema[name]).alias(name) for name in ordered]
-    parts = [
-        pl.concat_str(
-            pl.col(name).str.len_bytes().cast(pl.Utf8), pl.lit(":"), pl.col(name)
-        ).fill_null(pl.lit("~"))
-        for name in ordered
-    ]
-    canonical = (
-        rows.lazy()
-        .select(texts)
-        .select(pl.concat_str(pl.lit(fields_digest), *parts, separator="\x1e").alias("canonical"))
-        .collect()
-    )
+    # One concatenation for the whole text, of pieces that need no concatenation of their
+    # own (each intermediate string column costs about as much as the hash): a null value
+    # is `~`, then nothing, then nothing; any other is its length, `:`, then the text.
+    pieces: list[pl.Expr] = [pl.lit(fields_digest)]
+    for name in ordered:
+        text = canonical_text(pl.col(name), rows.schema[name])
+        length = text.str.len_bytes().cast(pl.Utf8).fill_null(pl.lit("~"))
+        colon = pl.when(text.is_null()).then(pl.lit("")).otherwise(pl.lit(":"))
+        pieces += [pl.lit(FIELD_SEPARATOR), length, colon, text.fill_null(pl.lit(""))]
+    canonical = rows.lazy().select(pl.concat_str(pieces).alias("canonical")).collect()
     with duckdb.connect() as connection:
         connection.register("canonical", canonical)
         hashed = connection.sql("SELECT md5(canonical) AS h FROM canonical").pl()

@@ -20,7 +20,8 @@ from sf_assets.assets.resend import WriteConfig, resend_mode, retry_job, rows_to
 from sf_assets.assets.sensors import batch_sensor
 from sf_assets.assets.source import source_asset
 from sf_assets.connections import resource_key
-from sf_assets.salesforce.describe import ObjectInfo, describe_object
+from sf_assets.salesforce.describe import ObjectInfo
+from sf_assets.salesforce.describe_cache import DescribeCache
 from sf_assets.salesforce.mapping import map_batch
 from sf_assets.salesforce.object_setup import ObjectSetupError, ensure_object
 from sf_assets.salesforce.preflight import check_spec
@@ -75,7 +76,9 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         frame = staging.load_batch(name, "source", batch)
         client = getattr(context.resources, sf_key).client()
         setup = _set_up_object(loaded, client, frame)
-        obj = describe_object(client, spec.target.object)
+        obj = DescribeCache.from_env().describe(
+            getattr(context.resources, sf_key), spec.target.object, run_id=context.run.run_id
+        )
         _preflight(spec, obj, frame)
         result = map_batch(spec, obj, frame, batch)
         staging.replace_batch(name, "mapped", batch, result.rows)
@@ -114,7 +117,9 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         rows = rows_to_consider(
             staging, spec, batch, staging.load_batch(name, "mapped", batch), config
         )
-        obj = describe_object(salesforce.client(), spec.target.object)
+        obj = DescribeCache.from_env().describe(
+            salesforce, spec.target.object, run_id=context.run.run_id
+        )
         report = write_batch(
             WriteJob(
                 spec=spec,

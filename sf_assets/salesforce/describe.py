@@ -11,10 +11,12 @@ import dataclasses
 import difflib
 import re
 from dataclasses import dataclass
+from http import HTTPStatus
 from typing import Any
 
 from simple_salesforce import Salesforce
-from simple_salesforce.exceptions import SalesforceError, SalesforceResourceNotFound
+from simple_salesforce.exceptions import SalesforceError
+from simple_salesforce.util import exception_handler
 
 # API names are letters, digits and underscores; anything else would change the request path.
 OBJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -158,13 +160,42 @@ def close_names(name: str, candidates: Any, limit: int = 3) -> list[str]:
 
 def describe_object(sf: Salesforce, name: str) -> ObjectInfo:
     """Describe one object of the org; an unknown object raises UnknownObjectError."""
+    described = fetch_describe(sf, name)
+    assert described.payload is not None  # nothing to compare with, so never "not modified"
+    return ObjectInfo.from_describe(described.payload)
+
+
+@dataclass(frozen=True)
+class Described:
+    """One describe call's answer: the payload, or None when the org said 304 Not Modified."""
+
+    payload: dict[str, Any] | None
+    date: str | None  # the org's `Date` header: the moment this answer holds for
+
+
+def fetch_describe(sf: Salesforce, name: str, modified_since: str | None = None) -> Described:
+    """`GET sobjects/<name>/describe`, conditional on `If-Modified-Since` when given.
+
+    Orgs answer 304 with no body when neither the object's metadata nor org-wide settings
+    that shape it (permissions, profiles, labels) changed since that date, which costs a call
+    but no payload. A server that ignores the header simply answers 200 with the payload.
+    The call goes through the client's own session and headers rather than `restful`, which
+    neither returns response headers nor lets a 304 through.
+    """
     if not OBJECT_NAME.fullmatch(name):
         raise UnknownObjectError(name)
-    try:
-        payload = sf.restful(f"sobjects/{name}/describe")
-    except SalesforceResourceNotFound:
-        raise UnknownObjectError(name, tuple(_close_object_names(sf, name))) from None
-    return ObjectInfo.from_describe(payload)
+    path = f"sobjects/{name}/describe"
+    headers = dict(sf.headers)
+    if modified_since:
+        headers["If-Modified-Since"] = modified_since
+    response = sf.session.request("GET", sf.base_url + path, headers=headers)
+    if response.status_code == HTTPStatus.NOT_MODIFIED and modified_since:
+        return Described(None, response.headers.get("Date"))
+    if response.status_code == HTTPStatus.NOT_FOUND:
+        raise UnknownObjectError(name, tuple(_close_object_names(sf, name)))
+    if response.status_code >= HTTPStatus.MULTIPLE_CHOICES:
+        exception_handler(response, path)
+    return Described(response.json(), response.headers.get("Date"))
 
 
 def _close_object_names(sf: Salesforce, name: str) -> list[str]:

@@ -3,12 +3,20 @@ the validator and the mapped asset see before anything is written."""
 
 from __future__ import annotations
 
+import json
+from datetime import UTC, datetime, timedelta
+from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 import polars as pl
 import pytest
+import requests
 
+from resources.salesforce import SalesforceLoginError, SalesforceResource
+from sf_assets.cli.local_org import salesforce_resource
 from sf_assets.salesforce.describe import UnknownObjectError, describe_object
+from sf_assets.salesforce.describe_cache import DescribeCache
 from sf_assets.salesforce.preflight import preflight
 from sf_assets.specs import SyncSpec
 
@@ -149,3 +157,128 @@ def test_a_relationship_column_is_checked_on_the_related_object(sf):
         f"ERROR {SYNC}: Contact.Account.Name: Account.Name is neither an external id nor an "
         "idLookup field, so Salesforce cannot find the Account by it"
     ]
+
+
+# -- the describe cache: one describe per run, a conditional one between runs -------------------
+
+
+class Requests:
+    """Every request the client's session sends, as (method, path, If-Modified-Since)."""
+
+    def __init__(self, salesforce: SalesforceResource) -> None:
+        self.seen: list[tuple[str, str, str | None]] = []
+        salesforce.client().session.hooks["response"].append(self._record)
+
+    def _record(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
+        request = response.request
+        path = urlsplit(request.url or "").path
+        self.seen.append((request.method or "", path, request.headers.get("If-Modified-Since")))
+
+    def describes(self) -> list[str | None]:
+        """The If-Modified-Since header of each describe call (None when absent)."""
+        return [since for _, path, since in self.seen if path.endswith("/describe")]
+
+
+def test_a_run_describes_once_and_the_next_run_asks_if_modified_since(sandbox_info, tmp_path):
+    cache = DescribeCache(tmp_path / "describe")
+    salesforce = salesforce_resource(sandbox_info)
+    calls = Requests(salesforce)
+
+    first = cache.describe(salesforce, "Contact", run_id="run-1")
+    again = cache.describe(salesforce, "contact", run_id="run-1")
+    assert calls.describes() == [None]
+    assert again == first and first.field("External_Id__c").external_id
+
+    next_run = cache.describe(salesforce, "Contact", run_id="run-2")
+    (since,) = calls.describes()[1:]
+    assert since is not None and parsedate_to_datetime(since).tzinfo is not None
+    assert next_run == first
+
+
+def test_a_later_step_of_the_run_needs_no_login(sandbox_info, tmp_path):
+    """The writing step reads what the mapping step fetched: not even a login is spent."""
+    cache = DescribeCache(tmp_path / "describe")
+    cache.describe(salesforce_resource(sandbox_info), "Contact", run_id="run-1")
+    locked_out = salesforce_resource({**sandbox_info, "password": "wrong"})
+    assert cache.describe(locked_out, "Contact", run_id="run-1").name == "Contact"
+    with pytest.raises(SalesforceLoginError):  # a new run must ask the org, so log in
+        cache.describe(locked_out, "Contact", run_id="run-2")
+
+
+def test_an_org_that_answers_200_replaces_the_kept_describe(sandbox_info, tmp_path):
+    """The sandbox ignores If-Modified-Since, as any server may: the fresh payload wins."""
+    cache = DescribeCache(tmp_path / "describe")
+    salesforce = salesforce_resource(sandbox_info)
+    cache.describe(salesforce, "Contact", run_id="run-1")
+    (kept,) = (tmp_path / "describe").glob("*/contact.json")
+    stale = json.loads(kept.read_text())
+    stale["payload"]["label"] = "Stale Contact"
+    kept.write_text(json.dumps(stale))
+    assert cache.describe(salesforce, "Contact", run_id="run-1").label == "Stale Contact"
+    assert cache.describe(salesforce, "Contact", run_id="run-2").label == "Contact"
+    assert json.loads(kept.read_text())["payload"]["label"] == "Contact"
+
+
+def test_connections_as_other_users_keep_their_own_describes(sandbox_info, tmp_path):
+    cache = DescribeCache(tmp_path / "describe")
+    cache.describe(salesforce_resource(sandbox_info), "Contact", run_id="run-1")
+    other = salesforce_resource({**sandbox_info, "username": "other@example.com"})
+    with pytest.raises(SalesforceLoginError):  # not served from the first user's file
+        cache.describe(other, "Contact", run_id="run-1")
+
+
+def test_an_unknown_object_through_the_cache_names_the_close_one(sandbox_info, tmp_path):
+    cache = DescribeCache(tmp_path / "describe")
+    with pytest.raises(UnknownObjectError) as excinfo:
+        cache.describe(salesforce_resource(sandbox_info), "Contakt", run_id="run-1")
+    assert excinfo.value.suggestions == ("Contact",)
+    assert not list((tmp_path / "describe").rglob("*.json"))
+
+
+class NotModifiedOrg(requests.adapters.BaseAdapter):
+    """An org that honours If-Modified-Since as real orgs do (the sandbox does not yet)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.modified = datetime(2026, 11, 1, tzinfo=UTC)
+        self.asked: list[str | None] = []
+
+    def send(self, request: requests.PreparedRequest, **kwargs: Any) -> requests.Response:
+        since = request.headers.get("If-Modified-Since")
+        self.asked.append(since)
+        response = requests.Response()
+        response.request, response.url = request, request.url or ""
+        response.headers["Date"] = format_datetime(datetime.now(UTC), usegmt=True)
+        if since and parsedate_to_datetime(since) >= self.modified:
+            response.status_code = 304
+            return response
+        response.status_code = 200
+        response.headers["Content-Type"] = "application/json"
+        fields = [{"name": "Id", "type": "id"}, {"name": "Name", "type": "string"}]
+        payload = {"name": "Widget__c", "label": "Widget", "fields": fields}
+        response._content = json.dumps(payload).encode()
+        return response
+
+    def close(self) -> None:
+        pass
+
+
+def test_a_304_keeps_the_describe_and_costs_no_payload(tmp_path):
+    salesforce = SalesforceResource(
+        auth_flow="session", session_id="00D!session", instance_url="https://acme.my.salesforce.com"
+    )
+    org = NotModifiedOrg()
+    salesforce.client().session.mount("https://", org)
+    cache = DescribeCache(tmp_path / "describe")
+
+    assert cache.describe(salesforce, "Widget__c", run_id="run-1").label == "Widget"
+    (kept,) = (tmp_path / "describe").glob("*/widget__c.json")
+    fetched = json.loads(kept.read_text())
+    assert cache.describe(salesforce, "Widget__c", run_id="run-2").label == "Widget"
+    assert org.asked == [None, fetched["since"]]  # one plain call, then one conditional one
+    revalidated = json.loads(kept.read_text())
+    assert revalidated["payload"] == fetched["payload"] and revalidated["run_id"] == "run-2"
+
+    org.modified = datetime.now(UTC) + timedelta(days=1)  # changed since: a full answer
+    assert cache.describe(salesforce, "Widget__c", run_id="run-3").label == "Widget"
+    assert org.asked[-1] == revalidated["since"]

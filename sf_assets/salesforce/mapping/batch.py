@@ -78,15 +78,20 @@ def map_batch(spec: SyncSpec, obj: ObjectInfo, frame: pl.DataFrame, batch: str) 
         _field_check(spec, obj, target, frame.schema[target.column], scope) for target in targets
     ]
     read = dict.fromkeys([ROW, spec.key_column, *[t.column for t in targets]])
-    checked = _first_problems(scope.apply(frame.lazy().select(list(read))), checks).collect()
+    checked = _first_problems(scope.apply(frame.select(list(read))), checks)
     is_bad = checked["__first"].is_not_null()
-    rows = checked.filter(~is_bad).select(
-        pl.col(ROW),
-        checks[0].value.alias(KEY),
-        *[
-            check.value.cast(output_dtype(t)).alias(t.name)
-            for check, t in zip(checks[1:], targets, strict=True)
-        ],
+    rows = (
+        checked.lazy()
+        .filter(~is_bad)
+        .select(
+            pl.col(ROW),
+            checks[0].value.alias(KEY),
+            *[
+                check.value.cast(output_dtype(t)).alias(t.name)
+                for check, t in zip(checks[1:], targets, strict=True)
+            ],
+        )
+        .collect()
     )
     rows = rows.insert_column(2, content_hash(rows, [t.name for t in targets]))
     rejects = _rejects(spec, batch, targets, checks, checked.filter(is_bad))
@@ -153,7 +158,7 @@ def _require_columns(spec: SyncSpec, targets: list[MappedField], frame: pl.DataF
             )
 
 
-def _first_problems(frame: pl.LazyFrame, checks: list[Checked]) -> pl.LazyFrame:
+def _first_problems(frame: pl.DataFrame, checks: list[Checked]) -> pl.DataFrame:
     """`__first`: the index of the check that rejects the row, null for a good row.
 
     Only whether a rule holds is worked out for every row; codes and reasons wait for the
@@ -227,7 +232,14 @@ def _key_check(
         and any(t.column == column and t.field == match for t in targets)
     )
     compared = scope.keep(key.str.to_lowercase()) if folds_case else key
-    count = scope.keep(pl.len().over(compared))
+    # Sorting 64-bit hashes is much cheaper than grouping text; a hash seen twice (polars'
+    # own, stable in this process only) marks candidates, and the keys themselves are
+    # counted among those alone, so a collision of hashes never rejects a row.
+    hashed = scope.keep(compared.hash())
+    in_order = hashed.sort()
+    repeated = in_order.filter(in_order == in_order.shift(1))
+    candidate = scope.keep(hashed.is_in(repeated.implode()))
+    count = scope.sparse(pl.len().over(compared), where=candidate, default=1)
     duplicate = pl.format("key {} appears {} times in the batch", quoted(key), count)
     if folds_case and match is not None:
         note = f" (ignoring case, as matching on {match.name} does)"
@@ -254,7 +266,7 @@ def _field_check(
     )
     value = scope.keep(value)
     if dtype == pl.Utf8:
-        problems.insert(0, invalid_utf8(source))
+        problems.insert(0, invalid_utf8(source, scope))
     problems += _emptiness_rules(spec, obj, target, value)
     return Checked(value, problems, as_text(pl.col(target.column), dtype))
 

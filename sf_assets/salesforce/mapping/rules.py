@@ -47,6 +47,8 @@ INT_LIMIT = 2**31
 MAX_INT_LIMIT = 10**18
 # Enough decimals to hold any float's shortest text exactly, and 20 digits before the point.
 EXACT_DECIMAL = pl.Decimal(38, 18)
+# Below this, `|x| * 10**scale` and its halfway points are distinct floats (ulp well under 0.1).
+EXACT_FLOAT_LIMIT = 2.0**47
 LISTED_PICKLIST_VALUES = 12
 
 
@@ -98,9 +100,12 @@ def parser_for(field: FieldInfo, relationship: bool) -> Parser:
     }.get(field.type, _parse_text)
 
 
-def invalid_utf8(source: pl.Expr) -> Problem:
+def invalid_utf8(source: pl.Expr, scope: Scope) -> Problem:
+    """U+FFFD takes three bytes for one character, so only rows longer in bytes than in
+    characters (not plain ASCII) are searched for it."""
+    searched = source.str.len_bytes() != source.str.len_chars()
     return Problem(
-        source.str.contains("\ufffd", literal=True),
+        scope.sparse(source.str.contains("\ufffd", literal=True), where=searched, default=False),
         "INVALID_UTF8",
         pl.lit(
             "the text holds U+FFFD replacement characters: the file was not valid UTF-8, "
@@ -187,9 +192,10 @@ def _parse_boolean(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope:
         value = pl.when(source == 1).then(True).when(source == 0).then(False)
         shown = source.cast(pl.Utf8)
     elif dtype == pl.Utf8:
-        word = source.str.strip_chars().str.to_lowercase()
-        value = pl.when(word.is_in(TRUE_WORDS)).then(True).when(word.is_in(FALSE_WORDS))
-        value = value.then(False)
+        # Most values are spelt exactly as listed; only the others are trimmed and lowered.
+        exact = scope.keep(_boolean_word(source))
+        loose = _boolean_word(source.str.strip_chars().str.to_lowercase())
+        value = pl.coalesce(exact, scope.sparse(loose, where=exact.is_null()))
         shown = source
     else:
         value, shown = pl.lit(None, pl.Boolean), as_text(source, dtype)
@@ -200,6 +206,11 @@ def _parse_boolean(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope:
         pl.format("{} is not a boolean (use true/false, yes/no or 1/0)", quoted(shown)),
     )
     return value, [problem]
+
+
+def _boolean_word(word: pl.Expr) -> pl.Expr:
+    words = dict.fromkeys(TRUE_WORDS, True) | dict.fromkeys(FALSE_WORDS, False)
+    return word.replace_strict(words, default=None, return_dtype=pl.Boolean)
 
 
 def _parse_int(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope: Scope) -> Parsed:
@@ -230,11 +241,13 @@ def _parse_int(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope: Sco
 def _parse_number(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope: Scope) -> Parsed:
     parsed = _as_float(source, dtype, scope)
     number, shown = parsed.value, parsed.shown
-    if dtype == pl.Utf8:
-        exact_text = source.str.strip_chars()
+    if dtype.is_integer():
+        value = number  # a whole number is already at any scale
+    elif dtype.is_float():
+        value = scope.keep(round_float_to_scale(number, field.scale, scope))
     else:
-        exact_text = source.cast(pl.Utf8) if dtype.is_decimal() else number.cast(pl.Utf8)
-    value = scope.keep(round_to_scale(exact_text, number, field.scale))
+        text = source.str.strip_chars() if dtype == pl.Utf8 else source.cast(pl.Utf8)
+        value = scope.keep(round_to_scale(text, number, field.scale))
     problems = [_not_a_number(parsed)]
     if field.precision:
         digits = max(field.precision - field.scale, 0)
@@ -249,14 +262,47 @@ def _parse_number(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope: 
 def round_to_scale(text: pl.Expr, number: pl.Expr, scale: int) -> pl.Expr:
     """Round half away from zero on the decimal text, as Salesforce rounds on save.
 
-    Rounding the float instead would turn 1.005 into 1.0 (the float is 1.00499…). Values too
-    large for the exact decimal fall back to rounding the float.
+    Rounding the float instead would turn 1.005 into 1.0 (the float is 1.00499…). Values the
+    exact decimal cannot read fall back to rounding the float; from 2**53 on every float is a
+    whole number, which rounding would only spoil (polars' float rounding of 1e20 is off).
     """
     if scale >= EXACT_DECIMAL.scale:
         return number
     exact = text.cast(EXACT_DECIMAL, strict=False).round(scale, mode="half_away_from_zero")
-    fallback = number.round(scale, mode="half_away_from_zero")
+    rounded = number.round(scale, mode="half_away_from_zero")
+    fallback = pl.when(number.abs() >= 2.0**53).then(number).otherwise(rounded)
     return pl.when(number.is_not_null()).then(pl.coalesce(exact.cast(pl.Float64), fallback))
+
+
+def round_float_to_scale(number: pl.Expr, scale: int, scope: Scope) -> pl.Expr:
+    """`round_to_scale` of a float's shortest text, worked out without making the text.
+
+    The text of a float is the shortest decimal that reads back as that float, so it sits
+    exactly on a halfway point `(k + 0.5) / 10**scale` only when that halfway point reads
+    back as the float. Comparing the float with the float of the halfway point therefore
+    tells whether the text is below, on or above it, and the rounded value is the float of
+    `k` or `k + 1` over `10**scale`. Both divisions must be exact IEEE divisions: polars
+    multiplies by the reciprocal when it divides by a scalar (even a broadcast one), so the
+    divisor is a column computed from the (finite) values, which IEEE rules keep any
+    optimiser from folding back into a scalar.
+    The argument needs halfway points to be distinct floats, which holds while
+    `|number| * 10**scale` stays below `EXACT_FLOAT_LIMIT`; larger values take the text path.
+    Zero comes out positive, as the decimal's float does.
+    """
+    if scale >= EXACT_DECIMAL.scale:
+        return number
+    factor = 10.0**scale
+    size = number.abs()
+    divisor = size * 0.0 + factor
+    low = (size * factor).floor()
+    up = (size >= (low + 0.5) / divisor).cast(pl.Float64)
+    rounded = (low + up) / divisor
+    signed = pl.when(rounded == 0).then(0.0).when(number < 0).then(-rounded).otherwise(rounded)
+    large = scope.sparse(
+        round_to_scale(number.cast(pl.Utf8), number, scale),
+        where=size * factor >= EXACT_FLOAT_LIMIT,
+    )
+    return pl.coalesce(large, signed)
 
 
 def _as_float(source: pl.Expr, dtype: pl.DataType, scope: Scope) -> Number:

@@ -8,6 +8,9 @@ so that polars does not parse the text again for each of them.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from typing import Any
+
 import polars as pl
 
 UTC_DATETIME = pl.Datetime("us", "UTC")
@@ -16,7 +19,22 @@ DATETIME_TEXT = (
     r"^(\d{4}-\d{2}-\d{2})"
     r"(?:[Tt ](\d{2}:\d{2}(?::\d{2}(?:\.\d{1,9})?)?)\s*([Zz]|[+-]\d{2}(?::?\d{2})?)?)?$"
 )
+# The same with the surrounding whitespace a value may carry.
+PADDED_DATETIME_TEXT = r"^\s*" + DATETIME_TEXT[1:-1] + r"\s*$"
+# chrono layouts for the common shapes; `%#z` takes Z, +hh, +hhmm and +hh:mm.
+ZONED_LAYOUT = "%Y-%m-%dT%H:%M:%S%.f%#z"
+NAIVE_LAYOUT = "%Y-%m-%dT%H:%M:%S%.f"
 SHOWN_CHARACTERS = 60
+
+
+@dataclass(frozen=True)
+class _Sparse:
+    """A costly column worked out only on the rows that need it."""
+
+    name: str
+    expr: pl.Expr
+    where: pl.Expr
+    default: Any
 
 
 class Scope:
@@ -25,51 +43,115 @@ class Scope:
     A parsed value feeds several rules (is it null, in range, too long); naming it as a column
     keeps polars from parsing the text again for each of them. An expression that reads kept
     columns lands in a later stage than they do.
+
+    Polars evaluates every branch of an expression on every row, so a slow path that only a
+    few rows need (a rare datetime layout, text that may hold U+FFFD) would cost as much as
+    the fast one: `sparse` keeps such a column, computed only on the rows its condition picks.
     """
 
     def __init__(self) -> None:
         self.stages: list[list[pl.Expr]] = []
+        self.sparse_stages: list[list[_Sparse]] = []
         self._stage_of: dict[str, int] = {}
 
     def keep(self, expr: pl.Expr, name: str | None = None) -> pl.Expr:
-        name = name or f"__k{len(self._stage_of)}"
-        reads = [self._stage_of[root] for root in expr.meta.root_names() if root in self._stage_of]
-        stage = max(reads, default=-1) + 1
-        if stage == len(self.stages):
-            self.stages.append([])
+        name = name or self._next_name()
+        stage = self._stage_after(expr)
         self.stages[stage].append(expr.alias(name))
         self._stage_of[name] = stage
         return pl.col(name)
 
-    def apply(self, frame: pl.LazyFrame) -> pl.LazyFrame:
-        for stage in self.stages:
-            frame = frame.with_columns(stage)
+    def sparse(self, expr: pl.Expr, where: pl.Expr, default: Any = None) -> pl.Expr:
+        """`expr` on the rows where `where` holds, `default` on the others.
+
+        `expr` sees only those rows, so a window in it (`pl.len().over(...)`) counts among
+        them alone.
+        """
+        name = self._next_name()
+        stage = self._stage_after(expr, where)
+        self.sparse_stages[stage].append(_Sparse(name, expr, where, default))
+        self._stage_of[name] = stage
+        return pl.col(name)
+
+    def apply(self, frame: pl.DataFrame) -> pl.DataFrame:
+        for dense, sparse in zip(self.stages, self.sparse_stages, strict=True):
+            if dense:
+                frame = frame.with_columns(dense)
+            if sparse:
+                frame = frame.with_columns([_evaluate_sparse(frame, item) for item in sparse])
         return frame
 
+    def _next_name(self) -> str:
+        return f"__k{len(self._stage_of)}"
 
-def to_utc(source: pl.Expr, dtype: pl.DataType, scope: Scope | None = None) -> pl.Expr:
+    def _stage_after(self, *exprs: pl.Expr) -> int:
+        reads = [
+            self._stage_of[root]
+            for expr in exprs
+            for root in expr.meta.root_names()
+            if root in self._stage_of
+        ]
+        stage = max(reads, default=-1) + 1
+        while len(self.stages) <= stage:
+            self.stages.append([])
+            self.sparse_stages.append([])
+        return stage
+
+
+def _evaluate_sparse(frame: pl.DataFrame, item: _Sparse) -> pl.Series:
+    dtype = frame.lazy().select(item.expr).collect_schema().dtypes()[0]
+    picked = frame.select(item.where.fill_null(False)).to_series()
+    full = pl.repeat(item.default, frame.height, dtype=dtype, eager=True).alias(item.name)
+    if not picked.any():
+        return full
+    roots = list(dict.fromkeys(item.expr.meta.root_names()))
+    values = frame.select(roots).filter(picked).select(item.expr).to_series()
+    return full.scatter(picked.arg_true(), values)
+
+
+def to_utc(source: pl.Expr, dtype: pl.DataType, scope: Scope) -> pl.Expr:
     """Any date, datetime or ISO text as a UTC datetime; naive values are taken as UTC."""
     if isinstance(dtype, pl.Datetime):
-        if dtype.time_zone is None:
-            return source.dt.replace_time_zone("UTC").cast(UTC_DATETIME)
-        return source.dt.convert_time_zone("UTC").cast(UTC_DATETIME)
+        return datetime_to_utc(source, dtype)
     if dtype == pl.Date:
         return source.cast(pl.Datetime("us")).dt.replace_time_zone("UTC")
-    return parse_datetime_text(source, scope or Scope())
+    return parse_datetime_text(source, scope)
+
+
+def datetime_to_utc(source: pl.Expr, dtype: pl.Datetime) -> pl.Expr:
+    if dtype.time_zone is None:
+        return source.dt.replace_time_zone("UTC").cast(UTC_DATETIME)
+    return source.dt.convert_time_zone("UTC").cast(UTC_DATETIME)
 
 
 def parse_datetime_text(text: pl.Expr, scope: Scope) -> pl.Expr:
     """ISO 8601 text as UTC: `2024-01-31`, `2024-01-31 10:00`, `…T10:00:00.5Z`, `…+01:00`.
 
-    One regex pass splits date, time and zone; the local time is parsed without its zone and
-    the offset subtracted as a duration, so a column mixing offsets costs one fast parse.
+    What is accepted is `DATETIME_TEXT`; the common layouts (`T`, seconds, a zone or none)
+    are parsed straight by chrono, and only the rest (a date alone, a space before the time,
+    no seconds) goes through the slower split into date, time and zone. chrono alone is more
+    lenient than the pattern (one-digit months, signed years), so the pattern decides.
     """
-    parts = scope.keep(text.str.strip_chars().str.extract_groups(DATETIME_TEXT))
+    valid = scope.keep(text.str.contains(PADDED_DATETIME_TEXT))
+    zoned = scope.keep(
+        text.str.to_datetime(ZONED_LAYOUT, time_unit="us", time_zone="UTC", strict=False)
+    )
+    naive = text.str.to_datetime(NAIVE_LAYOUT, time_unit="us", strict=False)
+    naive = scope.sparse(naive.dt.replace_time_zone("UTC"), where=valid & zoned.is_null())
+    fast = scope.keep(pl.coalesce(zoned, naive))
+    general = scope.sparse(_split_datetime_text(text), where=valid & fast.is_null())
+    return pl.when(valid).then(pl.coalesce(fast, general))
+
+
+def _split_datetime_text(text: pl.Expr) -> pl.Expr:
+    """One regex pass splits date, time and zone; the local time is parsed without its zone
+    and the offset subtracted as a duration, so any accepted layout parses."""
+    parts = text.str.strip_chars().str.extract_groups(DATETIME_TEXT)
     date, time, zone = (parts.struct.field(name) for name in ("1", "2", "3"))
     time = pl.when(time.is_null()).then(pl.lit("00:00:00")).otherwise(time)
     time = pl.when(time.str.len_bytes() == 5).then(time + ":00").otherwise(time)
     local = pl.concat_str(date, pl.lit("T"), time).str.to_datetime(
-        "%Y-%m-%dT%H:%M:%S%.f", time_unit="us", strict=False
+        NAIVE_LAYOUT, time_unit="us", strict=False
     )
     return (local - utc_offset(zone)).dt.replace_time_zone("UTC")
 
@@ -97,7 +179,7 @@ def quoted(text: pl.Expr) -> pl.Expr:
 def as_text(source: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     """A source value as text the way a person writes it (ISO dates, UTC datetimes)."""
     if isinstance(dtype, pl.Datetime):
-        return to_utc(source, dtype).dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
+        return datetime_to_utc(source, dtype).dt.strftime("%Y-%m-%dT%H:%M:%S%.fZ")
     if dtype == pl.Date:
         return source.dt.strftime("%Y-%m-%d")
     return source.cast(pl.Utf8)
