@@ -1,8 +1,8 @@
 """What the benchmarks ask of a running sandbox org: its timing model and its call count.
 
-The sandbox is getting a timing model for REST and Bulk (`timing: realistic | instant`, set
-like its faults). The benchmarks ask for the realistic one, and say in their output which
-one was in force: an org that answers instantly favours whichever contender makes more calls.
+The sandbox models how long a real org takes (`/__admin/timing`, profiles `realistic` and
+`instant`). The benchmarks ask for the realistic one and print the model in force: an org
+that answers instantly favours whichever contender makes more calls.
 """
 
 from __future__ import annotations
@@ -20,15 +20,12 @@ class Org:
         self.http = TrustingSession(info["ca_bundle"])
 
     def use_timing(self, profile: str) -> str:
-        """Set the timing profile; returns what is in force (`instant` if the sandbox has no
-        timing model yet and refuses the setting)."""
-        if profile == "instant":
-            return "instant"
-        response = self.http.patch(f"{self.base}/__admin/faults", json={"timing": profile})
-        if response.status_code == 400 and "timing" in response.text:
-            return "instant (this sandbox has no timing model)"
+        """Set the timing profile; returns the model in force, as the sandbox reports it."""
+        response = self.http.put(f"{self.base}/__admin/timing", json=profile)
         response.raise_for_status()
-        return str(response.json().get("timing", profile))
+        model = response.json()
+        fields = ", ".join(f"{k}={v}" for k, v in model.items() if k != "profile")
+        return f"{model['profile']} ({fields})"
 
     def calls(self) -> int:
         """API calls the org has counted so far (logins are not API calls)."""
