@@ -13,6 +13,8 @@ from sf_sandbox.server import SandboxServer
 from simple_salesforce import Salesforce
 
 from resources.https import TrustingSession
+from sf_assets.state import StateStore
+from tests.state.backends import BACKENDS
 
 
 @pytest.fixture
@@ -21,6 +23,12 @@ def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
     server = SandboxServer(Org(), workdir=tmp_path / "sandbox")
     with server:
         yield server
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def state_store(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
+    """A fresh state store, once per backend (tests/state/backends.py)."""
+    return BACKENDS[request.param](tmp_path)
 
 
 @pytest.fixture

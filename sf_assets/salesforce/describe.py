@@ -16,6 +16,9 @@ from typing import Any
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceResourceNotFound
 
+from sf_assets.salesforce.api import Api
+from sf_assets.salesforce.errors import SalesforceApiError
+
 # API names are letters, digits and underscores; anything else would change the request path.
 OBJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # Salesforce int fields describe their size in `digits` and leave `precision` at 0.
@@ -174,3 +177,23 @@ def _close_object_names(sf: Salesforce, name: str) -> list[str]:
     except (SalesforceError, KeyError, TypeError):
         return []
     return close_names(name, [item["name"] for item in objects])
+
+
+def describe_with_retries(api: Api, name: str) -> ObjectInfo:
+    """Describe one object through the shared HTTP layer, so a 503, the concurrency limit or an
+    expired session is retried (and logged in again) like every other call of a run; an
+    unknown object raises UnknownObjectError, any other refusal SalesforceApiError."""
+    if not OBJECT_NAME.fullmatch(name):
+        raise UnknownObjectError(name)
+    try:
+        payload = api.call("GET", f"sobjects/{name}/describe", idempotent=True).json()
+    except SalesforceApiError as error:
+        if error.status != 404:
+            raise
+        try:
+            objects = api.call("GET", "sobjects", idempotent=True).json()["sobjects"]
+        except (SalesforceApiError, KeyError, TypeError, ValueError):
+            objects = []
+        suggestions = close_names(name, [item["name"] for item in objects])
+        raise UnknownObjectError(name, tuple(suggestions)) from None
+    return ObjectInfo.from_describe(payload)
