@@ -90,7 +90,7 @@ def build_sales_upload(loaded: LoadedSpec) -> dg.Definitions:
                 "columns": ", ".join(spec.target.columns),
             }
         )
-        yield reject_share(spec, frame.height, rejects)
+        yield reject_share(spec, frame.height, result.rejects)  # lines sent before are no fault
 
     @dg.asset(
         key=[name, "uploaded"],

@@ -6,7 +6,6 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -24,7 +23,7 @@ from sf_assets.emarsys.csv_file import GZIP_ABOVE_BYTES
 from sf_assets.emarsys.ledger import SalesLedger
 from sf_assets.emarsys.lines import LinesSpec, map_lines
 from sf_assets.emarsys.upload import AlreadySent, UncertainBatch, upload_batch
-from sf_assets.state.store import StagingStore
+from sf_assets.state import StateStore
 
 COLUMNS = ["order", "timestamp", "customer", "item", "price", "quantity"]
 SPEC = LinesSpec("sales", {c: c for c in COLUMNS}, COLUMNS, "unit_price")
@@ -65,8 +64,8 @@ def resource(info: dict[str, Any]) -> EmarsysResource:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> SalesLedger:
-    return SalesLedger(StagingStore(path=str(tmp_path / "staging.duckdb")), "sales")
+def ledger(state_store: StateStore) -> SalesLedger:
+    return SalesLedger(state_store, "sales")
 
 
 def admin(info: dict[str, Any], method: str, path: str, **kwargs: Any) -> Any:

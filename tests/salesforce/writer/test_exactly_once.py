@@ -17,8 +17,8 @@ from typing import Any
 
 import polars as pl
 import pytest
-
 from sf_assets.salesforce.writer.crash import CRASH_ENV, EXIT_CODE
+
 from sf_assets.state.store import StagingStore
 from tests.salesforce.writer.test_writer import (
     CONTACT_FIELDS,
