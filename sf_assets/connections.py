@@ -92,6 +92,19 @@ def connection_resources(specs: list[LoadedSpec]) -> dict[str, object]:
     return resources
 
 
+LEASE_SETTINGS = {
+    "lease_wait_seconds": "SF_ASSETS_LEASE_WAIT_SECONDS",
+    "lease_ttl_seconds": "SF_ASSETS_LEASE_TTL_SECONDS",
+}
+
+
 def staging_from_env() -> StateStore:
-    """The state store (resource key `staging`): the DuckDB file `$SF_ASSETS_STAGING`."""
-    return DuckDBStateStore(path=os.environ.get("SF_ASSETS_STAGING", DEFAULT_STAGING))
+    """The state store (resource key `staging`): the DuckDB file `$SF_ASSETS_STAGING`, with
+    the lease settings from `$SF_ASSETS_LEASE_WAIT_SECONDS` and `$SF_ASSETS_LEASE_TTL_SECONDS`
+    when set."""
+    leases = {
+        name: float(os.environ[variable])
+        for name, variable in LEASE_SETTINGS.items()
+        if os.environ.get(variable)
+    }
+    return DuckDBStateStore(path=os.environ.get("SF_ASSETS_STAGING", DEFAULT_STAGING), **leases)

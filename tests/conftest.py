@@ -15,6 +15,7 @@ from simple_salesforce import Salesforce
 from resources.https import TrustingSession
 from sf_assets.state import StateStore
 from tests.state.backends import BACKENDS
+from tests.worker import WorkerPool
 
 
 @pytest.fixture
@@ -23,6 +24,14 @@ def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
     server = SandboxServer(Org(), workdir=tmp_path / "sandbox")
     with server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def workers() -> Iterator[WorkerPool]:
+    """Warm child processes for tests that need real processes (tests/worker.py)."""
+    pool = WorkerPool()
+    yield pool
+    pool.close()
 
 
 @pytest.fixture(params=sorted(BACKENDS))

@@ -47,7 +47,8 @@ def queries(
     the clock margin)."""
     field = match_field or ctx.target.match_on
     field_type = ctx.job.object_fields.get(field)
-    head = f"SELECT Id, {field} FROM {ctx.target.object} WHERE {field} IN ("
+    selected = "Id" if field.lower() == "id" else f"Id, {field}"
+    head = f"SELECT {selected} FROM {ctx.target.object} WHERE {field} IN ("
     tail = ")"
     if since is not None:
         after = (since - CLOCK_MARGIN).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
