@@ -109,6 +109,21 @@ def _plain(value: Any) -> bool:
 TASKS = {"materialize": materialize, "write": write}
 
 
+def warm_up() -> None:
+    """Import and run once what every task needs, so that a task starts at once."""
+    import dagster as dg
+
+    import sf_assets.definitions  # noqa: F401
+    import sf_assets.salesforce.writer  # noqa: F401
+
+    @dg.asset
+    def warm() -> None:
+        return None
+
+    with dg.DagsterInstance.ephemeral() as instance:
+        dg.materialize([warm], instance=instance)
+
+
 def serve() -> None:
     """Answer tasks on the original stdout; everything else printed goes to stderr."""
     answers = os.fdopen(os.dup(1), "w", buffering=1)

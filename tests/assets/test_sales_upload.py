@@ -173,3 +173,26 @@ def test_release_command_settles_an_uncertain_batch(project):
     assert ledger.batch_state("b1") is None
     again = subprocess.run([*command, "--sent"], env=env, capture_output=True, text=True)
     assert again.returncode == 1 and "uncertain" in again.stderr
+
+
+def test_the_sensor_leaves_a_batch_in_doubt_alone_until_it_is_released(project):
+    staging = DuckDBStateStore(path=str(project / "staging.duckdb"))
+    claim = this_claim("run-1")
+    staging.claim_lease(SYNC, "b1", claim)
+    staging.begin_emarsys_upload(
+        SYNC, "b1", pl.Series(["o-1\x1fGA"]), run_id="run-1", first_order="o-1", lease=claim.token
+    )
+    staging.release_lease(SYNC, "b1", claim.token)
+    defs = build_definitions(load_specs(project / "syncs"))
+    sensor = defs.resolve_sensor_def(f"{SYNC}_batches")
+    with dg.instance_for_test() as instance:
+
+        def tick() -> list[str]:
+            context = dg.build_sensor_context(
+                instance_ref=instance.get_ref(), definitions=defs, resources=defs.resources
+            )
+            return [r.partition_key for r in sensor.evaluate_tick(context).run_requests]
+
+        assert tick() == ["b2"]
+        SalesLedger(staging, SYNC).release("b1", sent=False)
+        assert tick() == ["b1", "b2"]

@@ -253,3 +253,27 @@ def test_release_as_sent_makes_the_batch_sent(
     report = upload_batch(resource, ledger, rows, COLUMNS, "b1", "run-2", LOG)
     assert (report.uploaded, report.state) == (0, "sent")
     assert received(info) == []
+
+
+def test_lines_added_to_a_sent_batch_go_out_as_a_delta_and_nothing_twice(
+    info: dict[str, Any], resource: EmarsysResource, ledger: SalesLedger
+) -> None:
+    first = upload_batch(resource, ledger, lines(["A-1", "A-2"]), COLUMNS, "b1", "run-1", LOG)
+    assert (first.uploaded, first.part) == (2, 1)
+    grown = lines(["A-1", "A-2", "A-3"])
+    delta = upload_batch(resource, ledger, grown, COLUMNS, "b1", "run-2", LOG)
+    assert (delta.uploaded, delta.already_sent, delta.part, delta.state) == (1, 2, 2, "sent")
+    again = upload_batch(resource, ledger, grown, COLUMNS, "b1", "run-3", LOG)
+    assert (again.uploaded, again.already_sent) == (0, 3)
+    uploads = admin(info, "GET", "uploads")
+    assert [u["line_count"] for u in uploads] == [2, 1]
+    assert sorted(r["order"] for r in received(info)) == ["A-1", "A-2", "A-3"]
+    assert ledger.uploads().select("part", "state", "line_count").rows() == [
+        (1, "sent", 2),
+        (2, "sent", 1),
+    ]
+    statuses = ledger.store.batch_statuses("sales")
+    assert statuses.select("batch", "status", "rows", "run_id").rows() == [
+        ("b1", "written", 3, "run-3")
+    ]
+    assert ledger.store.current_lease("sales", "b1") is None
