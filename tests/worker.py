@@ -113,7 +113,7 @@ def warm_up() -> None:
     """Import and run once what every task needs, so that a task starts at once."""
     import dagster as dg
 
-    import sf_assets.definitions  # noqa: F401
+    import sf_assets.definitions
     import sf_assets.salesforce.writer  # noqa: F401
 
     @dg.asset

@@ -410,3 +410,30 @@ def test_unknown_table_fails_the_run_naming_the_sync_and_the_table(project, http
     message = str(failure.event_specific_data.error)
     assert SYNC in message and "crm.fanz" in message
     assert contacts(http) == {}
+
+
+def test_keys_another_sync_created_in_the_object_stop_an_insert_before_any_write(project, http):
+    """Two insert syncs into Contact with the same e-mail addresses would make two records of
+    each: the second sync's batch stops at the blocking check."""
+    write_warehouse(project, batch("b1", GOOD))
+    by_email = {"object": "Contact", "operation": "insert", "match_on": "Email"}
+    first = spec("rest", target=by_email)
+    (project / "syncs" / "tickets.yaml").write_text(yaml.safe_dump({**first, "name": "tickets"}))
+    defs = definitions(project, first)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("tickets_batches", ["b1"])
+        owner = defs.resolve_job_def("tickets_writeback").execute_in_process(
+            instance=instance, partition_key="b1", raise_on_error=False
+        )
+        assert owner.success
+        before = http.admin("GET", "calls")["by_resource"].get("composite", 0)
+        result = run_batch(defs, instance, "b1")
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not result.success
+    taken = checks["keys_not_created_by_another_sync"]
+    assert not taken.passed and taken.metadata["by sync"].value == {"tickets": 2}
+    assert http.admin("GET", "calls")["by_resource"].get("composite", 0) == before
+    assert sorted(r["Email"] for r in http.admin("GET", "records/Contact")) == [
+        "one@example.com",
+        "two@example.com",
+    ]

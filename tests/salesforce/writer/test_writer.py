@@ -381,9 +381,13 @@ def test_daily_limit_during_a_bulk_job_is_resumed_from_the_job(info, http, stagi
     sync = spec("insert", "bulk")
     frame = mapped(keys(200))
     faults(http, daily_api_limit=calls_used(http) + 4)  # create, upload, close, one poll
-    with pytest.raises(DailyApiLimitExceeded):
+    with pytest.raises(DailyApiLimitExceeded) as stopped:
         write(info, staging, sync, frame)
     [job] = staging.open_jobs("fans", "20261122-0930")
+    # The rows are in the job Salesforce may have processed: not called "not written".
+    message = str(stopped.value)
+    assert f"200 rows went to Salesforce in bulk write {job.job_id}" in message
+    assert "0 rows of batch 20261122-0930 are not sent yet" in message
 
     faults(http, daily_api_limit=15000)
     report = write(info, staging, sync, frame)
