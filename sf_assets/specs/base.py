@@ -47,7 +47,7 @@ class DatasetSync(SpecModel):
         default_factory=BatchRetry, description="When the sensor asks again for a failed batch."
     )
     max_reject_share: float = Field(
-        0.25,
+        0.5,
         ge=0,
         le=1,
         description="Largest share of a batch's rows that may be rejected while mapping; above "
