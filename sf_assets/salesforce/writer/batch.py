@@ -151,13 +151,8 @@ def settle(ctx: WriteContext, result: WriteReport) -> WriteReport:
     """The final commit: the batch is written when every key of it has a settling outcome,
     else incomplete (the sensor asks for it again); the lease is released with it."""
     job = ctx.job
-    keys = job.batch_keys if job.batch_keys is not None else job.mapped["_key"]
-    latest = job.staging.latest_outcomes(ctx.sync, ctx.batch)
-    settled = latest.filter(pl.col("status").is_in(list(SUCCESS_STATUSES)))["source_key"]
-    refused = int((~keys.is_in(settled.implode())).sum())
-    settlement = Settlement(
-        WRITTEN if refused == 0 else INCOMPLETE, keys.len(), refused, job.run_id
-    )
+    rows, refused = batch_rows(job).len(), result.refused
+    settlement = Settlement(WRITTEN if refused == 0 else INCOMPLETE, rows, refused, job.run_id)
     ctx.settle(settlement)
     if refused:
         ctx.log.warning(
@@ -166,10 +161,15 @@ def settle(ctx: WriteContext, result: WriteReport) -> WriteReport:
             ctx.sync,
             ctx.batch,
             refused,
-            keys.len(),
+            rows,
         )
-    result.status, result.refused = settlement.status, refused
+    result.status = settlement.status
     return result
+
+
+def batch_rows(job: WriteJob) -> pl.Series:
+    """Every key of the batch (the mapped frame may hold only some, for a retry of rejects)."""
+    return job.batch_keys if job.batch_keys is not None else job.mapped["_key"]
 
 
 def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame:
@@ -200,9 +200,11 @@ def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame
 
 
 def report(ctx: WriteContext, already: int, started: float) -> WriteReport:
-    """Counts from the ledger: what this run recorded, and every row still failing."""
+    """Counts from the ledger: what this run recorded, every row still failing, and how many
+    keys of the batch have no settling outcome."""
     job = ctx.job
     latest = job.staging.latest_outcomes(ctx.sync, ctx.batch)
+    settled = latest.filter(pl.col("status").is_in(list(SUCCESS_STATUSES)))["source_key"]
     mine = latest.filter(pl.col("run_id") == job.run_id)["status"]
     failures = (
         latest.filter(pl.col("status") == "failed")
@@ -226,6 +228,7 @@ def report(ctx: WriteContext, already: int, started: float) -> WriteReport:
         not_found=int((mine == "not_found").sum()),
         deleted=int((mine == "deleted").sum()),
         skipped=int((mine == "skipped").sum()),
+        refused=int((~batch_rows(job).is_in(settled.implode())).sum()),
     )
     log_report(ctx, result)
     return result
