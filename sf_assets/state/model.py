@@ -50,7 +50,8 @@ class JobStart:
     """A write about to leave: what a later run needs to read its results by itself.
 
     `matches` holds, per key, the match field's value as sent (`match_field` is `Id` for
-    writes sent by Id after a lookup), because Bulk results and lookups name rows by it.
+    writes sent by Id after a lookup), because Bulk results and lookups name rows by it; None
+    when every value is the key itself.
     """
 
     job_id: str
@@ -58,7 +59,7 @@ class JobStart:
     operation: str  # the operation as sent: insert, update, upsert or delete
     match_field: str
     keys: pl.Series
-    matches: pl.Series
+    matches: pl.Series | None
     state: str
     run_id: str
 
@@ -78,8 +79,9 @@ class OpenJob:
     created_at: datetime
 
     def key_map(self) -> pl.DataFrame:
-        """`_key` and `_match` (the match field's value as sent) of every row of the job."""
-        matches = self.matches if len(self.matches) == len(self.keys) else [None] * len(self.keys)
+        """`_key` and `_match` (the match field's value as sent) of every row of the job; a job
+        recorded without match values matched on its keys."""
+        matches = self.matches if len(self.matches) == len(self.keys) else self.keys
         return pl.DataFrame(
             {"_key": self.keys, "_match": matches}, schema={"_key": pl.Utf8, "_match": pl.Utf8}
         )

@@ -140,10 +140,6 @@ class StateStore(dg.ConfigurableResource, abc.ABC):
         """Remember a write before its data leaves; refused (LeaseLost) without the lease."""
 
     @abc.abstractmethod
-    def update_job(self, sync: str, batch: str, job_id: str, state: str, *, lease: str) -> None:
-        """The last known state of an open job (for the person reading it, and for resume)."""
-
-    @abc.abstractmethod
     def open_jobs(self, sync: str, batch: str) -> list[OpenJob]:
         """Writes of this batch whose outcome is not recorded yet, oldest first."""
 

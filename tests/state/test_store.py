@@ -49,14 +49,16 @@ def hold(store: StateStore, sync: str, batch: str, run_id: str = "r") -> str:
     return claim.token
 
 
-def job(job_id: str, keys: list[str], *, api: str = "bulk", state: str = "Open") -> JobStart:
+def job(
+    job_id: str, keys: list[str], *, api: str = "bulk", state: str = "Open", by_key: bool = False
+) -> JobStart:
     return JobStart(
         job_id=job_id,
         api=api,
         operation="insert",
         match_field="Email",
         keys=pl.Series(keys),
-        matches=pl.Series([f"{k}@example.com" for k in keys]),
+        matches=None if by_key else pl.Series([f"{k}@example.com" for k in keys]),
         state=state,
         run_id="r",
     )
@@ -252,16 +254,18 @@ def test_ledger_jobs_and_status_change_together_or_not_at_all(store: StateStore)
 def test_open_jobs_keep_what_reading_their_results_needs_until_closed(store: StateStore) -> None:
     lease, other = hold(store, "s", "b1"), hold(store, "s", "b2")
     store.start_job("s", "b1", job("750a", ["k1", "k2"]), lease=lease)
-    store.start_job("s", "b1", job("rest-1", ["k3"], api="rest", state="Sending"), lease=lease)
+    store.start_job(
+        "s", "b1", job("rest-1", ["k3"], api="rest", state="Sending", by_key=True), lease=lease
+    )
     store.start_job("s", "b2", job("750b", ["k9"]), lease=other)
-    store.update_job("s", "b1", "750a", "UploadComplete", lease=lease)
     opened = store.open_jobs("s", "b1")
     assert [(j.job_id, j.api, j.state, j.keys) for j in opened] == [
-        ("750a", "bulk", "UploadComplete", ["k1", "k2"]),
+        ("750a", "bulk", "Open", ["k1", "k2"]),
         ("rest-1", "rest", "Sending", ["k3"]),
     ]
     assert (opened[0].operation, opened[0].match_field) == ("insert", "Email")
     assert opened[0].key_map().rows() == [("k1", "k1@example.com"), ("k2", "k2@example.com")]
+    assert opened[1].key_map().rows() == [("k3", "k3")]  # matched on the key itself
     store.record_outcomes(
         "s",
         "b1",

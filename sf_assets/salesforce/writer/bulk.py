@@ -103,9 +103,7 @@ def start(ctx: WriteContext, rows: pl.DataFrame, body: bytes) -> Started:
             )
             abort(ctx, job_id)
             continue
-        ctx.update_job(job_id, "Uploaded")
         close(ctx, job_id)
-        ctx.update_job(job_id, "UploadComplete")
         ctx.count_sent(rows.height)
         ctx.log.info(
             "Bulk job %s: %d rows (%.1f MB) uploaded", job_id, rows.height, len(body) / 1e6

@@ -97,6 +97,7 @@ class WriteContext:
     def start_job(self, job_id: str, api: str, keys: pl.Series, state: str) -> None:
         """Record the write, with the match value sent for every key, before its data leaves."""
         sent = self.key_map(keys)
+        same = sent["_match"].equals(sent["_key"])  # matching on the key column: kept once
         self.job.staging.start_job(
             self.sync,
             self.batch,
@@ -106,15 +107,12 @@ class WriteContext:
                 operation=self.target.operation,
                 match_field=self.target.match_on,
                 keys=sent["_key"],
-                matches=sent["_match"],
+                matches=None if same else sent["_match"],
                 state=state,
                 run_id=self.job.run_id,
             ),
             lease=self.lease.token,
         )
-
-    def update_job(self, job_id: str, state: str) -> None:
-        self.job.staging.update_job(self.sync, self.batch, job_id, state, lease=self.lease.token)
 
     def record(
         self,

@@ -327,7 +327,7 @@ class DuckDBStateStore(StateStore):
                 "match_field": [job.match_field],
                 "state": [job.state],
                 "keys": [job.keys.cast(pl.Utf8)],
-                "matches": [job.matches.cast(pl.Utf8)],
+                "matches": [None if job.matches is None else job.matches.cast(pl.Utf8)],
                 "run_id": [job.run_id],
             }
         )
@@ -337,16 +337,6 @@ class DuckDBStateStore(StateStore):
             connection.register("incoming", record.to_arrow())
             connection.execute(
                 "INSERT INTO write_jobs BY NAME SELECT *, now() AS created_at FROM incoming"
-            )
-
-        self._write(work)
-
-    def update_job(self, sync: str, batch: str, job_id: str, state: str, *, lease: str) -> None:
-        def work(connection: duckdb.DuckDBPyConnection) -> None:
-            _fence(connection, sync, batch, lease)
-            connection.execute(
-                "UPDATE write_jobs SET state = ? WHERE job_id = ? AND closed_at IS NULL",
-                [state, job_id],
             )
 
         self._write(work)
