@@ -203,6 +203,7 @@ class Worker:
         self.process.wait(timeout=30)
 
     def close(self) -> None:
+        """Stop the process (if it still runs) and remove its log."""
         if self.process.poll() is None:
             assert self.process.stdin is not None
             self.process.stdin.close()
@@ -219,12 +220,18 @@ class WorkerPool:
 
     def __init__(self, spares: int = 2) -> None:
         self.spares = spares
-        self.idle: list[Worker] = [Worker() for _ in range(spares)]
+        self.started: list[Worker] = []
+        self.idle: list[Worker] = [self._new() for _ in range(spares)]
+
+    def _new(self) -> Worker:
+        worker = Worker()
+        self.started.append(worker)
+        return worker
 
     def take(self) -> Worker:
-        worker = self.idle.pop(0) if self.idle else Worker()
+        worker = self.idle.pop(0) if self.idle else self._new()
         while len(self.idle) < self.spares:
-            self.idle.append(Worker())
+            self.idle.append(self._new())
         return worker.wait_ready()
 
     def give_back(self, worker: Worker) -> None:
@@ -234,7 +241,7 @@ class WorkerPool:
             worker.close()
 
     def close(self) -> None:
-        for worker in self.idle:
+        for worker in self.started:
             worker.close()
 
 

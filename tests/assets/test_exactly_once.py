@@ -200,6 +200,7 @@ class HeldRelay:
         self.port = self.server.getsockname()[1]
         self.released = threading.Event()
         self.connections = 0
+        self.sockets: list[socket.socket] = []
         threading.Thread(target=self.accept, daemon=True).start()
 
     def accept(self) -> None:
@@ -211,6 +212,7 @@ class HeldRelay:
             self.connections += 1
             held = self.connections == 1
             upstream = socket.create_connection(("127.0.0.1", self.target))
+            self.sockets += [client, upstream]
             threading.Thread(target=self.pipe, args=(client, upstream, held), daemon=True).start()
             threading.Thread(target=self.pipe, args=(upstream, client, False), daemon=True).start()
 
@@ -235,6 +237,9 @@ class HeldRelay:
     def close(self) -> None:
         self.released.set()
         self.server.close()
+        for end in self.sockets:
+            with contextlib.suppress(OSError):
+                end.close()
 
 
 def emarsys_race(project: Project, sandbox: Any) -> tuple[Race, HeldRelay]:
