@@ -25,7 +25,7 @@ from sf_assets.cli.local_org import local_org, salesforce_resource
 from sf_assets.rows import content_hash
 from sf_assets.salesforce.writer import WriteJob, WriteReport, write_batch
 from sf_assets.specs import SyncSpec
-from sf_assets.state.store import StagingStore
+from sf_assets.state import DuckDBStateStore
 
 BATCH = "all"  # the batch id of a sync without a batch column
 
@@ -58,7 +58,7 @@ def sync() -> SyncSpec:
     )
 
 
-def write(info: dict[str, Any], staging: StagingStore, frame: pl.DataFrame) -> WriteReport:
+def write(info: dict[str, Any], staging: DuckDBStateStore, frame: pl.DataFrame) -> WriteReport:
     return write_batch(
         WriteJob(
             spec=sync(),
@@ -74,7 +74,7 @@ def write(info: dict[str, Any], staging: StagingStore, frame: pl.DataFrame) -> W
     )
 
 
-def timed(info: dict[str, Any], staging: StagingStore, frame: pl.DataFrame) -> dict[str, Any]:
+def timed(info: dict[str, Any], staging: DuckDBStateStore, frame: pl.DataFrame) -> dict[str, Any]:
     started = time.perf_counter()
     report = write(info, staging, frame)
     seconds = time.perf_counter() - started
@@ -86,7 +86,7 @@ def run(rows: int, share: float) -> dict[str, dict[str, Any]]:
     first = dataset(rows)
     second = changed(first, share)
     with tempfile.TemporaryDirectory() as tmp, local_org(Path(tmp)) as info:
-        staging = StagingStore(path=str(Path(tmp) / "staging.duckdb"))
+        staging = DuckDBStateStore(path=str(Path(tmp) / "staging.duckdb"))
         return {
             "first full write (baseline)": timed(info, staging, first),
             f"change detection, {share:.0%} changed": timed(info, staging, second),

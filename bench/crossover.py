@@ -31,7 +31,7 @@ from writeback import mapped, write
 
 from sf_assets.cli.local_org import local_org
 from sf_assets.salesforce.writer import AUTO_BULK_THRESHOLD
-from sf_assets.state.store import StagingStore
+from sf_assets.state import DuckDBStateStore
 
 APIS = ("rest", "bulk")
 
@@ -42,7 +42,7 @@ def measure(sizes: list[int], repeat: int, timing: str) -> dict[str, Any]:
     calls: dict[str, dict[str, list[int]]] = {api: {} for api in APIS}
     with tempfile.TemporaryDirectory() as folder, local_org(Path(folder) / "org") as info:
         in_force = Org(info).use_timing(timing)
-        staging = StagingStore(path=str(Path(folder) / "staging.duckdb"))
+        staging = DuckDBStateStore(path=str(Path(folder) / "staging.duckdb"))
         for round_number in range(repeat):
             for size in sizes:
                 order = APIS if round_number % 2 == 0 else APIS[::-1]

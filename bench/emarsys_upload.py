@@ -31,7 +31,7 @@ from sf_assets.emarsys.csv_file import build_csv
 from sf_assets.emarsys.ledger import SalesLedger
 from sf_assets.emarsys.lines import LinesSpec, map_lines
 from sf_assets.emarsys.upload import upload_batch
-from sf_assets.state.store import StagingStore
+from sf_assets.state import DuckDBStateStore
 
 COLUMNS = ["order", "timestamp", "customer", "item", "price", "quantity"]
 
@@ -78,7 +78,7 @@ def main() -> None:
             base_url=info["emarsys_url"],
             ca_bundle=info["ca_bundle"],
         )
-        ledger = SalesLedger(StagingStore(path=str(Path(tmp) / "staging.duckdb")), "bench")
+        ledger = SalesLedger(DuckDBStateStore(path=str(Path(tmp) / "staging.duckdb")), "bench")
         frame = source(args.rows)
 
         started = time.perf_counter()

@@ -36,7 +36,7 @@ from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.writer import WriteJob, WriteReport, lookup, write_batch
 from sf_assets.salesforce.writer.context import WriteContext
 from sf_assets.specs import SyncSpec
-from sf_assets.state.store import StagingStore
+from sf_assets.state import DuckDBStateStore
 
 FIELDS = {"Id": "id", "Email": "email", "LastName": "string"}
 EXTERNAL_IDS = frozenset({"External_Id__c"})
@@ -113,7 +113,7 @@ def job(info: dict[str, Any], frame: pl.DataFrame, workdir: Path) -> WriteJob:
         batch="b1",
         mapped=frame,
         salesforce=salesforce_resource(info),
-        staging=StagingStore(path=str(workdir / f"staging-{uuid.uuid4().hex}.duckdb")),
+        staging=DuckDBStateStore(path=str(workdir / f"staging-{uuid.uuid4().hex}.duckdb")),
         run_id=uuid.uuid4().hex,
         log=LOG,
         object_fields=FIELDS,

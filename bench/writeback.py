@@ -31,7 +31,7 @@ from memory import client_mib, peak_mib
 from sf_assets.cli.local_org import local_org, salesforce_resource
 from sf_assets.salesforce.writer import WriteJob, WriteReport, write_batch
 from sf_assets.specs import SyncSpec
-from sf_assets.state.store import StagingStore
+from sf_assets.state import DuckDBStateStore
 
 FIELDS = {
     "External_Id__c": "string",
@@ -76,7 +76,7 @@ def sync(api: str) -> SyncSpec:
 
 
 def write(
-    info: dict[str, Any], staging: StagingStore, api: str, frame: pl.DataFrame, batch: str
+    info: dict[str, Any], staging: DuckDBStateStore, api: str, frame: pl.DataFrame, batch: str
 ) -> WriteReport:
     return write_batch(
         WriteJob(
@@ -124,7 +124,7 @@ def measure_baseline(rows: int, workdir: Path) -> dict[str, Any]:
 def measure_sf_assets(rows: int, workdir: Path, api: str) -> dict[str, Any]:
     frame = mapped(rows, api)
     with local_org(workdir) as info:
-        staging = StagingStore(path=str(workdir / "staging.duckdb"))
+        staging = DuckDBStateStore(path=str(workdir / "staging.duckdb"))
         started = time.perf_counter()
         report = write(info, staging, api, frame, "b1")
         seconds = time.perf_counter() - started

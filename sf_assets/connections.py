@@ -1,4 +1,5 @@
-"""Resources built from the environment: the Salesforce connections syncs name, and staging.
+"""Resources built from the environment: the Salesforce connections syncs name, and the state
+store.
 
 A sync names a connection (`target.salesforce: default`); its settings come from variables
 with a prefix: `SF_` for `default`, `SF_<NAME>_` for any other. Secrets are wired as
@@ -15,7 +16,7 @@ import dagster as dg
 from resources.emarsys import EmarsysResource
 from resources.salesforce import SalesforceResource
 from sf_assets.specs import LoadedSpec
-from sf_assets.state.store import StagingStore
+from sf_assets.state import DuckDBStateStore, StateStore
 
 SECRETS = ("password", "security_token", "client_secret", "refresh_token", "session_id")
 SETTINGS = (
@@ -91,5 +92,19 @@ def connection_resources(specs: list[LoadedSpec]) -> dict[str, object]:
     return resources
 
 
-def staging_from_env() -> StagingStore:
-    return StagingStore(path=os.environ.get("SF_ASSETS_STAGING", DEFAULT_STAGING))
+LEASE_SETTINGS = {
+    "lease_wait_seconds": "SF_ASSETS_LEASE_WAIT_SECONDS",
+    "lease_ttl_seconds": "SF_ASSETS_LEASE_TTL_SECONDS",
+}
+
+
+def staging_from_env() -> StateStore:
+    """The state store (resource key `staging`): the DuckDB file `$SF_ASSETS_STAGING`, with
+    the lease settings from `$SF_ASSETS_LEASE_WAIT_SECONDS` and `$SF_ASSETS_LEASE_TTL_SECONDS`
+    when set."""
+    leases = {
+        name: float(os.environ[variable])
+        for name, variable in LEASE_SETTINGS.items()
+        if os.environ.get(variable)
+    }
+    return DuckDBStateStore(path=os.environ.get("SF_ASSETS_STAGING", DEFAULT_STAGING), **leases)

@@ -14,6 +14,9 @@ from sf_sandbox.timing import Timing
 from simple_salesforce import Salesforce
 
 from resources.https import TrustingSession
+from sf_assets.state import StateStore
+from tests.state.backends import BACKENDS
+from tests.worker import WorkerPool
 
 
 @pytest.fixture
@@ -23,6 +26,20 @@ def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
     server = SandboxServer(Org(timing=Timing.of("instant")), workdir=tmp_path / "sandbox")
     with server:
         yield server
+
+
+@pytest.fixture(scope="session")
+def workers() -> Iterator[WorkerPool]:
+    """Warm child processes for tests that need real processes (tests/worker.py)."""
+    pool = WorkerPool()
+    yield pool
+    pool.close()
+
+
+@pytest.fixture(params=sorted(BACKENDS))
+def state_store(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
+    """A fresh state store, once per backend (tests/state/backends.py)."""
+    return BACKENDS[request.param](tmp_path)
 
 
 @pytest.fixture

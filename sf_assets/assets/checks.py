@@ -1,88 +1,116 @@
-"""Asset checks of the mapped batch, per target: they run before anything leaves, and the
-blocking ones stop the run."""
+"""Asset checks of a batch that guard what mapping does not decide by itself.
+
+Mapping already drops every row it can tell is wrong (missing required values, repeated keys,
+lines Emarsys would refuse or counted before), so checks on the rows it keeps would pass by
+construction. These look at what is left to judge:
+
+- blocking, on `S/mapped`, before anything is sent: the share of the batch that was rejected
+  (a renamed column or a changed date format rejects most rows, and writing the rest would
+  hide it), and for inserts, keys another sync already created in the same object (writing
+  them would make a second record of each);
+- WARN, on `S/written`: rows Salesforce refused, with the count and the top error codes, so
+  the lineage shows a batch that is not fully written; on `S/uploaded`: lines held back.
+"""
 
 from __future__ import annotations
-
-from collections.abc import Iterator
 
 import dagster as dg
 import polars as pl
 
-from sf_assets.emarsys.ledger import SalesLedger
-from sf_assets.salesforce.describe import ObjectInfo
-from sf_assets.specs import EmarsysSyncSpec, SyncSpec
+from sf_assets.assets.metadata import markdown_table
+from sf_assets.specs import AnySyncSpec, SyncSpec
+from sf_assets.state import StateStore
 
-REQUIRED_CHECK = "required_fields_present"
-UNIQUE_CHECK = "match_keys_unique"
-COLUMN_ORDER_CHECK = "column_order"
-CUSTOMER_XOR_EMAIL_CHECK = "customer_xor_email"
-UNIQUE_LINES_CHECK = "order_lines_unique"
-NOT_SENT_CHECK = "lines_not_sent_before"
+REJECT_SHARE_CHECK = "reject_share_within_limit"
+OTHER_SYNC_CHECK = "keys_not_created_by_another_sync"
+REFUSED_CHECK = "salesforce_refused_no_rows"
+LINES_CHECK = "every_line_uploaded"
+TOP_CODES = 5
 
 
-def writeback_checks(
-    spec: SyncSpec, obj: ObjectInfo, rows: pl.DataFrame
-) -> Iterator[dg.AssetCheckResult]:
-    required = [
-        f.name
-        for f in obj.fields.values()
-        if f.required_on_create and spec.target.operation in ("insert", "upsert")
-    ]
-    missing = {
-        field: int(rows[field].null_count()) if field in rows.columns else rows.height
-        for field in required
-    }
-    missing = {k: v for k, v in missing.items() if v}
-    yield dg.AssetCheckResult(
-        check_name=REQUIRED_CHECK,
-        passed=not missing,
-        metadata={"required fields": ", ".join(required) or "none", "rows missing": missing},
-    )
-    duplicated = rows.filter(pl.col("_key").is_duplicated()) if rows.height else rows
-    yield dg.AssetCheckResult(
-        check_name=UNIQUE_CHECK,
-        passed=duplicated.is_empty(),
+def top_codes(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    if frame.is_empty():
+        return {}
+    counts = frame.group_by(column).len().sort("len", descending=True).head(TOP_CODES)
+    return {str(code): int(n) for code, n in counts.iter_rows()}
+
+
+def reject_share(spec: AnySyncSpec, rows_in: int, rejects: pl.DataFrame) -> dg.AssetCheckResult:
+    """Blocking: at most `max_reject_share` of the batch's rows were rejected while mapping."""
+    rejected = rejects["row"].n_unique() if rejects.height else 0
+    share = rejected / rows_in if rows_in else 0.0
+    return dg.AssetCheckResult(
+        check_name=REJECT_SHARE_CHECK,
+        passed=share <= spec.max_reject_share,
+        description=None
+        if share <= spec.max_reject_share
+        else f"{rejected} of {rows_in} rows ({share:.0%}) were rejected, more than "
+        f"max_reject_share ({spec.max_reject_share:.0%}); nothing of the batch is sent. Fix "
+        "the source (or the mapping) and re-materialize, or raise max_reject_share.",
         metadata={
-            "duplicate keys": duplicated["_key"].unique().to_list()[:20]
-            if duplicated.height
-            else []
+            "rows": rows_in,
+            "rejected rows": rejected,
+            "share": round(share, 4),
+            "max_reject_share": spec.max_reject_share,
+            "top reasons": top_codes(rejects, "code"),
         },
     )
 
 
-def line_checks(
-    spec: EmarsysSyncSpec, rows: pl.DataFrame, ledger: SalesLedger, batch: str
-) -> Iterator[dg.AssetCheckResult]:
-    header = [c for c in rows.columns if not c.startswith("_")]
-    yield dg.AssetCheckResult(
-        check_name=COLUMN_ORDER_CHECK,
-        passed=header == list(spec.target.columns),
-        metadata={"expected": ", ".join(spec.target.columns), "file": ", ".join(header)},
+def keys_of_other_syncs(
+    spec: SyncSpec, store: StateStore, match_values: pl.Series
+) -> dg.AssetCheckResult:
+    """Blocking, for inserts: no key of the batch was created by another sync in the object."""
+    taken = store.created_by_other_syncs(spec.name, spec.target.object, match_values)
+    by_sync = top_codes(taken, "sync")
+    return dg.AssetCheckResult(
+        check_name=OTHER_SYNC_CHECK,
+        passed=taken.is_empty(),
+        description=None
+        if taken.is_empty()
+        else f"{taken.height} {spec.target.match_on} values of the batch were created in "
+        f"{spec.target.object} by other syncs ({', '.join(by_sync)}); inserting them would "
+        "make a second record of each. Let one sync own these records (the other one can "
+        "update by lookup), then re-materialize.",
+        metadata={
+            "keys created by other syncs": taken.height,
+            "by sync": by_sync,
+            "sample": dg.MetadataValue.md(markdown_table(taken)),
+        },
     )
-    present = [
-        pl.col(c).fill_null("").str.len_chars() > 0
-        for c in ("customer", "email")
-        if c in rows.columns
-    ]
-    both_or_neither = (
-        rows.filter(pl.sum_horizontal(present) != 1).height if present and rows.height else 0
+
+
+def refused_rows(failures: pl.DataFrame, unwritten: int) -> dg.AssetCheckResult:
+    """WARN: Salesforce accepted every row of the batch (`failures`: the latest failed rows)."""
+    return dg.AssetCheckResult(
+        check_name=REFUSED_CHECK,
+        passed=unwritten == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=None
+        if unwritten == 0
+        else f"{unwritten} rows of the batch are not written ({failures.height} refused by "
+        "Salesforce); see S/rejects for the reasons and hints. The sensor asks for the batch "
+        "again after its back-off; S_retry_rejects re-sends them once fixed.",
+        metadata={
+            "rows not written": unwritten,
+            "refused by Salesforce": failures.height,
+            "top error codes": top_codes(failures, "error_code"),
+            "sample": dg.MetadataValue.md(
+                markdown_table(failures.select("_row", "_key", "error_code", "error_message"))
+            ),
+        },
     )
-    yield dg.AssetCheckResult(
-        check_name=CUSTOMER_XOR_EMAIL_CHECK,
-        passed=bool(present) and both_or_neither == 0,
-        metadata={"lines without exactly one": both_or_neither},
-    )
-    repeated = rows.filter(pl.col("_key").is_duplicated()).height if rows.height else 0
-    yield dg.AssetCheckResult(
-        check_name=UNIQUE_LINES_CHECK, passed=repeated == 0, metadata={"repeated lines": repeated}
-    )
-    sent_elsewhere = (
-        ledger.already_sent(rows["_key"]).filter(pl.col("batch") != batch).height
-        if rows.height
-        else 0
-    )
-    yield dg.AssetCheckResult(
-        check_name=NOT_SENT_CHECK,
-        passed=sent_elsewhere == 0,
-        metadata={"lines sent in earlier batches": sent_elsewhere},
+
+
+def lines_held_back(rejects: pl.DataFrame) -> dg.AssetCheckResult:
+    """WARN: every line of the batch went to Emarsys (none rejected or sent elsewhere before)."""
+    held = rejects["row"].n_unique() if rejects.height else 0
+    return dg.AssetCheckResult(
+        check_name=LINES_CHECK,
+        passed=held == 0,
+        severity=dg.AssetCheckSeverity.WARN,
+        description=None
+        if held == 0
+        else f"{held} lines of the batch were held back (see the rejects of S/mapped)",
+        metadata={"lines held back": held, "top reasons": top_codes(rejects, "code")},
     )

@@ -5,10 +5,10 @@ from __future__ import annotations
 import polars as pl
 
 from sf_assets.specs import SyncSpec
-from sf_assets.state.store import StagingStore
+from sf_assets.state import StateStore
 
 
-def collect_rejects(staging: StagingStore, spec: SyncSpec, batch: str) -> pl.DataFrame:
+def collect_rejects(staging: StateStore, spec: SyncSpec, batch: str) -> pl.DataFrame:
     """Mapping rejects plus rows whose latest attempt Salesforce refused."""
     mapping = staging.load_batch(spec.name, "mapping_rejects", batch)
     mapping_part = (

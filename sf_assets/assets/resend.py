@@ -23,7 +23,7 @@ import dagster as dg
 import polars as pl
 
 from sf_assets.specs import SyncSpec
-from sf_assets.state.store import StagingStore
+from sf_assets.state import StateStore
 
 
 class WriteConfig(dg.Config):
@@ -45,7 +45,7 @@ def resend_mode(spec: SyncSpec, config: WriteConfig) -> str:
     return "unsent" if spec.batched else "changed"
 
 
-def reject_keys(staging: StagingStore, spec: SyncSpec, batch: str) -> pl.Series:
+def reject_keys(staging: StateStore, spec: SyncSpec, batch: str) -> pl.Series:
     """Keys still rejected: latest attempt refused by Salesforce, or rejected while mapping in
     the previous run (read before this run's rejects asset replaces the table)."""
     latest = staging.latest_outcomes(spec.name, batch)
@@ -64,7 +64,7 @@ def reject_keys(staging: StagingStore, spec: SyncSpec, batch: str) -> pl.Series:
 
 
 def rows_to_consider(
-    staging: StagingStore, spec: SyncSpec, batch: str, rows: pl.DataFrame, config: WriteConfig
+    staging: StateStore, spec: SyncSpec, batch: str, rows: pl.DataFrame, config: WriteConfig
 ) -> pl.DataFrame:
     """The mapped rows this run may send: all of them, or for a retry only the rejected ones."""
     if not config.retry_rejects_only or rows.is_empty():

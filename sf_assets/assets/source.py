@@ -9,7 +9,7 @@ from sf_assets.assets.metadata import source_label
 from sf_assets.assets.partitions import batch_of
 from sf_assets.sources import Dataset
 from sf_assets.specs import LoadedSpec
-from sf_assets.state.store import StagingStore
+from sf_assets.state import StateStore
 
 
 def source_asset(loaded: LoadedSpec, common: dict[str, Any]) -> dg.AssetsDefinition:
@@ -23,7 +23,7 @@ def source_asset(loaded: LoadedSpec, common: dict[str, Any]) -> dg.AssetsDefinit
         description=f"Rows of {source_label(spec)} staged for writing, one batch per partition.",
         **common,
     )
-    def source(context: dg.AssetExecutionContext, staging: StagingStore) -> dg.MaterializeResult:
+    def source(context: dg.AssetExecutionContext, staging: StateStore) -> dg.MaterializeResult:
         batch = batch_of(context)
         dataset = Dataset(loaded)
         frame = dataset.read_batch(batch) if spec.batched else dataset.read_all()

@@ -1,9 +1,11 @@
 """The assets of one Salesforce writeback sync: `S/source` → `S/mapped` → `S/written` →
 `S/rejects`, partitioned by batch id when the dataset has a batch column.
 
-Each asset keeps its data in the staging store rather than passing frames through an IO
-manager: the staging store is the one place that knows about DuckDB (so it can move to a shared
+Each asset keeps its data in the state store rather than passing frames through an IO
+manager: the store is the one place that knows how state is kept (so it can move to a shared
 database), an empty batch is still a batch, and the ledger lives next to the rows it describes.
+Every Salesforce call of these steps goes through the shared HTTP layer (retried, scrubbed),
+describe included; errors a person must act on fail the step naming the sync and batch.
 """
 
 from collections.abc import Iterator
@@ -12,23 +14,42 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from sf_assets.assets.checks import REQUIRED_CHECK, UNIQUE_CHECK, writeback_checks
+from resources.salesforce import SalesforceResource
+from sf_assets.assets.checks import (
+    OTHER_SYNC_CHECK,
+    REFUSED_CHECK,
+    REJECT_SHARE_CHECK,
+    keys_of_other_syncs,
+    refused_rows,
+    reject_share,
+)
 from sf_assets.assets.metadata import counts_by, mapping_table, markdown_table, source_label
-from sf_assets.assets.partitions import batch_of, batch_partitions, freshness_policy, pool_name
+from sf_assets.assets.partitions import (
+    batch_of,
+    batch_partitions,
+    freshness_policy,
+    is_late,
+    pool_name,
+    run_status,
+)
 from sf_assets.assets.rejects import collect_rejects
 from sf_assets.assets.resend import WriteConfig, resend_mode, retry_job, rows_to_consider
-from sf_assets.assets.sensors import batch_sensor
+from sf_assets.assets.sensors import batch_sensor, written_batches
 from sf_assets.assets.source import source_asset
 from sf_assets.connections import resource_key
-from sf_assets.salesforce.describe import ObjectInfo
+from sf_assets.salesforce.api import Api
+from sf_assets.salesforce.describe import ObjectInfo, UnknownObjectError
 from sf_assets.salesforce.describe_cache import DescribeCache
+from sf_assets.salesforce.errors import OutcomeUnknown, SalesforceApiError
 from sf_assets.salesforce.mapping import map_batch
 from sf_assets.salesforce.object_setup import ObjectSetupError, ensure_object
+from sf_assets.salesforce.options import ApiOptions
 from sf_assets.salesforce.preflight import check_spec
-from sf_assets.salesforce.writer import WriteJob, write_batch
+from sf_assets.salesforce.writer import WriteError, WriteJob, write_batch
+from sf_assets.salesforce.writer.wire import match_text
 from sf_assets.sources import Dataset
 from sf_assets.specs import LoadedSpec, SyncSpec
-from sf_assets.state.store import StagingStore
+from sf_assets.state import StateError, StateStore
 
 
 def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
@@ -46,39 +67,44 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
 
     source = source_asset(loaded, common)
 
+    mapped_checks = [
+        dg.AssetCheckSpec(
+            REJECT_SHARE_CHECK,
+            asset=[name, "mapped"],
+            blocking=True,
+            description=f"At most {spec.max_reject_share:.0%} of the batch's rows were "
+            "rejected while mapping (max_reject_share).",
+        )
+    ]
+    if spec.target.operation == "insert":
+        mapped_checks.append(
+            dg.AssetCheckSpec(
+                OTHER_SYNC_CHECK,
+                asset=[name, "mapped"],
+                blocking=True,
+                description=f"No {spec.target.match_on} of the batch was created in "
+                f"{spec.target.object} by another sync.",
+            )
+        )
+
     @dg.asset(
         key=[name, "mapped"],
         deps=[source],
         kinds={"polars", "salesforce"},
         pool=pool_name(spec),
         required_resource_keys={sf_key, "staging"},
-        check_specs=[
-            dg.AssetCheckSpec(
-                REQUIRED_CHECK,
-                asset=[name, "mapped"],
-                blocking=True,
-                description="Every field Salesforce requires has a value.",
-            ),
-            dg.AssetCheckSpec(
-                UNIQUE_CHECK,
-                asset=[name, "mapped"],
-                blocking=True,
-                description=f"No {spec.target.match_on} appears twice in the batch.",
-            ),
-        ],
+        check_specs=mapped_checks,
         description=f"The batch in {spec.target.object}'s shape; rows that fail validation "
         "go to rejects with the reason.",
         **common,
     )
     def mapped(context: dg.AssetExecutionContext) -> Iterator[Any]:
-        staging: StagingStore = context.resources.staging
+        staging: StateStore = context.resources.staging
+        salesforce: SalesforceResource = getattr(context.resources, sf_key)
         batch = batch_of(context)
         frame = staging.load_batch(name, "source", batch)
-        client = getattr(context.resources, sf_key).client()
-        setup = _set_up_object(loaded, client, frame)
-        obj = DescribeCache.from_env().describe(
-            getattr(context.resources, sf_key), spec.target.object, run_id=context.run.run_id
-        )
+        setup = _set_up_object(loaded, salesforce.client(), frame)
+        obj = _describe(spec, batch, salesforce, context)
         _preflight(spec, obj, frame)
         result = map_batch(spec, obj, frame, batch)
         staging.replace_batch(name, "mapped", batch, result.rows)
@@ -97,7 +123,10 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 **setup,
             }
         )
-        yield from writeback_checks(spec, obj, result.rows)
+        yield reject_share(spec, frame.height, result.rejects)
+        if spec.target.operation == "insert":
+            values = _match_values(spec, obj, result.rows)
+            yield keys_of_other_syncs(spec, staging, values)
 
     @dg.asset(
         key=[name, "written"],
@@ -106,37 +135,50 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         pool=pool_name(spec),
         required_resource_keys={sf_key, "staging"},
         freshness_policy=freshness_policy(spec),
+        check_specs=[
+            dg.AssetCheckSpec(
+                REFUSED_CHECK,
+                asset=[name, "written"],
+                description="Salesforce accepted every row of the batch (WARN when it refused "
+                "some: the batch stays unwritten and the sensor asks for it again).",
+            )
+        ],
         description=f"{description} Every row's outcome is in the ledger.",
         **common,
     )
     def written(context: dg.AssetExecutionContext, config: WriteConfig) -> dg.MaterializeResult:
-        staging: StagingStore = context.resources.staging
-        salesforce = getattr(context.resources, sf_key)
+        staging: StateStore = context.resources.staging
+        salesforce: SalesforceResource = getattr(context.resources, sf_key)
         batch = batch_of(context)
         resend = resend_mode(spec, config)
-        rows = rows_to_consider(
-            staging, spec, batch, staging.load_batch(name, "mapped", batch), config
-        )
-        obj = DescribeCache.from_env().describe(
-            salesforce, spec.target.object, run_id=context.run.run_id
-        )
-        report = write_batch(
-            WriteJob(
-                spec=spec,
-                batch=batch,
-                mapped=rows,
-                salesforce=salesforce,
-                staging=staging,
-                run_id=context.run.run_id,
-                log=context.log,
-                object_fields={f.name: f.type for f in obj.fields.values()},
-                resend=resend,
-                external_ids=frozenset(f.name for f in obj.fields.values() if f.external_id),
+        batch_rows = staging.load_batch(name, "mapped", batch)
+        rows = rows_to_consider(staging, spec, batch, batch_rows, config)
+        obj = _describe(spec, batch, salesforce, context)
+        late = is_late(batch, written_batches(staging.batch_statuses(name), non_empty=True))
+        try:
+            report = write_batch(
+                WriteJob(
+                    spec=spec,
+                    batch=batch,
+                    mapped=rows,
+                    salesforce=salesforce,
+                    staging=staging,
+                    run_id=context.run.run_id,
+                    log=context.log,
+                    object_fields={f.name: f.type for f in obj.fields.values()},
+                    resend=resend,
+                    external_ids=frozenset(f.name for f in obj.fields.values() if f.external_id),
+                    run_status=run_status(context.instance),
+                    batch_keys=batch_rows["_key"] if batch_rows.height else None,
+                )
             )
-        )
+        except (WriteError, StateError) as error:
+            raise dg.Failure(description=f"sync {name} batch {batch}: {error}") from None
         return dg.MaterializeResult(
             metadata={
                 "batch": batch,
+                "late batch": late,
+                "batch status": report.status,
                 "resend": "rejects only" if config.retry_rejects_only else resend,
                 "rows in": report.rows_in,
                 "already written": report.already_written,
@@ -145,6 +187,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "updated": report.updated,
                 "failed": report.failed,
                 "not found": report.not_found,
+                "skipped (created by an earlier batch)": report.skipped,
                 "rejected before sending": staging.load_batch(
                     name, "mapping_rejects", batch
                 ).height,
@@ -154,7 +197,8 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "duration (s)": round(report.duration_seconds, 3),
                 "failures sample": dg.MetadataValue.md(markdown_table(report.failures)),
                 "field mapping": dg.MetadataValue.md(mapping_table(spec, obj)),
-            }
+            },
+            check_results=[refused_rows(report.failures, report.refused)],
         )
 
     @dg.asset(
@@ -165,7 +209,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         "mapping, or refused by Salesforce (latest attempt).",
         **common,
     )
-    def rejects(context: dg.AssetExecutionContext, staging: StagingStore) -> dg.MaterializeResult:
+    def rejects(context: dg.AssetExecutionContext, staging: StateStore) -> dg.MaterializeResult:
         batch = batch_of(context)
         combined = collect_rejects(staging, spec, batch)
         staging.replace_batch(name, "rejects", batch, combined)
@@ -197,6 +241,34 @@ def _set_up_object(loaded: LoadedSpec, client: Any, frame: pl.DataFrame) -> dict
     except ObjectSetupError as error:
         raise dg.Failure(description=str(error)) from None
     return {"object setup": report.summary()}
+
+
+def _describe(
+    spec: SyncSpec, batch: str, salesforce: SalesforceResource, context: dg.AssetExecutionContext
+) -> ObjectInfo:
+    """The target object's describe: once per run (the cache), retried like every call; a
+    refusal fails the step."""
+    with Api(salesforce, context.log, ApiOptions()) as api:
+        try:
+            return DescribeCache.from_env().describe(
+                api, spec.target.object, run_id=context.run.run_id
+            )
+        except UnknownObjectError as error:
+            raise dg.Failure(description=f"sync {spec.name}: {error}") from None
+        except (SalesforceApiError, OutcomeUnknown) as error:
+            raise dg.Failure(
+                description=f"sync {spec.name} batch {batch}: Salesforce would not describe "
+                f"{spec.target.object} ({error}), even after retries with backoff; nothing "
+                "was sent. Re-materialize the batch once the org answers again."
+            ) from None
+
+
+def _match_values(spec: SyncSpec, obj: ObjectInfo, rows: pl.DataFrame) -> pl.Series:
+    """The batch's match field values as they are sent."""
+    if rows.is_empty():
+        return pl.Series([], dtype=pl.Utf8)
+    fields = {f.name: f.type for f in obj.fields.values()}
+    return match_text(rows, spec.target.match_on, fields)["_match"]
 
 
 def _preflight(spec: SyncSpec, obj: ObjectInfo, frame: pl.DataFrame) -> None:

@@ -43,6 +43,9 @@ KEY_SEPARATOR = "\x1f"
 TIMESTAMP_FORMAT = "%Y-%m-%dT%H:%M:%SZ"
 UTC = pl.Datetime("us", "UTC")
 DECIMALS = 6
+# Amounts are written as plain decimals (38 digits, 6 after the point); anything from here on
+# is a data error (1e308 from a broken export), rejected by row rather than failing the batch.
+LARGEST_AMOUNT = 1e15
 EMAIL = r"^[^@\s]+@[^@\s]+$"
 
 
@@ -270,9 +273,14 @@ def _numeric(
 ) -> _Column:
     amount = number if amount is None else amount
     present = value.cast(pl.Utf8).str.strip_chars().replace("", None).is_not_null()
-    text = _decimal_text(pl.when(amount.is_finite()).then(amount), decimals)
+    fits = amount.is_finite() & (amount.abs() < LARGEST_AMOUNT)
+    text = _decimal_text(pl.when(fits).then(amount), decimals)
     invalid = present & (number.is_null() | ~number.is_finite() | ~amount.is_finite())
-    problems = [("INVALID_NUMBER", invalid, "not a finite number")]
+    too_large = present & ~invalid & ~fits
+    problems = [
+        ("INVALID_NUMBER", invalid, "not a finite number"),
+        ("NUMBER_TOO_LARGE", too_large, f"larger than {LARGEST_AMOUNT:.0e}: not a sales amount"),
+    ]
     if required:
         problems.insert(0, ("MISSING_VALUE", ~present, f"'{name}' is empty"))
     return _Column(name, source, text, problems)

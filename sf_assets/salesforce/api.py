@@ -120,7 +120,7 @@ class Api:
             raise OutcomeUnknown(
                 self.scrub(f"{what}: the answer was lost ({type(error).__name__})")
             ) from None
-        if response.status_code < 300:
+        if response.status_code < 300 or response.status_code == 304:  # 304: conditional GET
             return response
         if not idempotent and response.status_code in (500, 502, 504):
             # a server error after the request arrived: it may have been acted on

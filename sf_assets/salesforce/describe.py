@@ -18,6 +18,9 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.util import exception_handler
 
+from sf_assets.salesforce.api import Api
+from sf_assets.salesforce.errors import SalesforceApiError
+
 # API names are letters, digits and underscores; anything else would change the request path.
 OBJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 # Salesforce int fields describe their size in `digits` and leave `precision` at 0.
@@ -159,43 +162,17 @@ def close_names(name: str, candidates: Any, limit: int = 3) -> list[str]:
 
 
 def describe_object(sf: Salesforce, name: str) -> ObjectInfo:
-    """Describe one object of the org; an unknown object raises UnknownObjectError."""
-    described = fetch_describe(sf, name)
-    assert described.payload is not None  # nothing to compare with, so never "not modified"
-    return ObjectInfo.from_describe(described.payload)
-
-
-@dataclass(frozen=True)
-class Described:
-    """One describe call's answer: the payload, or None when the org said 304 Not Modified."""
-
-    payload: dict[str, Any] | None
-    date: str | None  # the org's `Date` header: the moment this answer holds for
-
-
-def fetch_describe(sf: Salesforce, name: str, modified_since: str | None = None) -> Described:
-    """`GET sobjects/<name>/describe`, conditional on `If-Modified-Since` when given.
-
-    Orgs answer 304 with no body when neither the object's metadata nor org-wide settings
-    that shape it (permissions, profiles, labels) changed since that date, which costs a call
-    but no payload. A server that ignores the header simply answers 200 with the payload.
-    The call goes through the client's own session and headers rather than `restful`, which
-    neither returns response headers nor lets a 304 through.
-    """
+    """Describe one object of the org (for commands outside a run); an unknown object raises
+    UnknownObjectError with the names it may have meant."""
     if not OBJECT_NAME.fullmatch(name):
         raise UnknownObjectError(name)
     path = f"sobjects/{name}/describe"
-    headers = dict(sf.headers)
-    if modified_since:
-        headers["If-Modified-Since"] = modified_since
-    response = sf.session.request("GET", sf.base_url + path, headers=headers)
-    if response.status_code == HTTPStatus.NOT_MODIFIED and modified_since:
-        return Described(None, response.headers.get("Date"))
+    response = sf.session.request("GET", sf.base_url + path, headers=dict(sf.headers))
     if response.status_code == HTTPStatus.NOT_FOUND:
         raise UnknownObjectError(name, tuple(_close_object_names(sf, name)))
     if response.status_code >= HTTPStatus.MULTIPLE_CHOICES:
         exception_handler(response, path)
-    return Described(response.json(), response.headers.get("Date"))
+    return ObjectInfo.from_describe(response.json())
 
 
 def _close_object_names(sf: Salesforce, name: str) -> list[str]:
@@ -205,3 +182,40 @@ def _close_object_names(sf: Salesforce, name: str) -> list[str]:
     except (SalesforceError, KeyError, TypeError):
         return []
     return close_names(name, [item["name"] for item in objects])
+
+
+@dataclass(frozen=True)
+class Described:
+    """A describe answer: the payload, or None when the org said it has not changed."""
+
+    payload: dict[str, Any] | None
+    date: str | None  # the org's `Date` header: the moment this answer holds for
+
+
+def describe_with_retries(api: Api, name: str, modified_since: str | None = None) -> Described:
+    """Describe one object through the shared HTTP layer, so a 503, the concurrency limit or an
+    expired session is retried (and logged in again) like every other call of a run.
+
+    With `modified_since` the call is conditional: orgs answer 304 with no body when neither
+    the object's metadata nor the org-wide settings that shape it changed since that date,
+    which costs a call but no payload. An unknown object raises UnknownObjectError, any other
+    refusal SalesforceApiError.
+    """
+    if not OBJECT_NAME.fullmatch(name):
+        raise UnknownObjectError(name)
+    headers = {"If-Modified-Since": modified_since} if modified_since else None
+    try:
+        response = api.call("GET", f"sobjects/{name}/describe", idempotent=True, headers=headers)
+    except SalesforceApiError as error:
+        if error.status != HTTPStatus.NOT_FOUND:
+            raise
+        try:
+            objects = api.call("GET", "sobjects", idempotent=True).json()["sobjects"]
+        except (SalesforceApiError, KeyError, TypeError, ValueError):
+            objects = []
+        suggestions = close_names(name, [item["name"] for item in objects])
+        raise UnknownObjectError(name, tuple(suggestions)) from None
+    date = response.headers.get("Date")
+    if response.status_code == HTTPStatus.NOT_MODIFIED and modified_since:
+        return Described(None, date)
+    return Described(response.json(), date)

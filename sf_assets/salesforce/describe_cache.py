@@ -29,11 +29,12 @@ from typing import Any
 
 from resources.salesforce import SalesforceResource
 from sf_assets.connections import staging_from_env
+from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.describe import (
     OBJECT_NAME,
     ObjectInfo,
     UnknownObjectError,
-    fetch_describe,
+    describe_with_retries,
 )
 
 DIRECTORY_VARIABLE = "SF_ASSETS_DESCRIBE_CACHE"
@@ -64,18 +65,16 @@ class DescribeCache:
             return cls(Path(configured))
         return cls(Path(staging_from_env().path).parent / "describe")
 
-    def describe(
-        self, salesforce: SalesforceResource, name: str, *, run_id: str | None
-    ) -> ObjectInfo:
+    def describe(self, api: Api, name: str, *, run_id: str | None) -> ObjectInfo:
         """The object's describe: kept if this run already has it (no login, no call), else
-        asked for again, conditionally when a payload is kept."""
+        asked for again through `api` (retried), conditionally when a payload is kept."""
         if not OBJECT_NAME.fullmatch(name):
             raise UnknownObjectError(name)
-        path = self.directory / org_folder(salesforce) / f"{name.lower()}.json"
+        path = self.directory / org_folder(api.salesforce) / f"{name.lower()}.json"
         entry = _read(path)
         if entry is not None and run_id is not None and entry.run_id == run_id:
             return ObjectInfo.from_describe(entry.payload)
-        described = fetch_describe(salesforce.client(), name, entry.since if entry else None)
+        described = describe_with_retries(api, name, entry.since if entry else None)
         if described.payload is not None:
             payload = described.payload
         else:  # 304 Not Modified, which only a conditional request (so a kept entry) gets

@@ -1,2 +1,42 @@
-"""sf-assets' own state: staged batches, the write ledger, open write jobs and watermarks, in
-one store every step, retry and sensor of a sync sees."""
+"""sf-assets' own state: staged batches, the write ledger, open write jobs, leases, batch status
+and Emarsys uploads, behind one interface (`store.StateStore`) that every step, retry, sensor
+and command uses. `duckdb_backend` keeps it in one DuckDB file; `lease` is how one run at a time
+writes a batch."""
+
+from sf_assets.state.duckdb_backend import DuckDBStateStore
+from sf_assets.state.lease import BatchBusy, BatchLease, RunStatus
+from sf_assets.state.model import (
+    INCOMPLETE,
+    SUCCESS_STATUSES,
+    UNWRITTEN_STATUSES,
+    WRITTEN,
+    JobStart,
+    Lease,
+    LeaseLost,
+    OpenJob,
+    Settlement,
+    StateError,
+    StateLocked,
+    UploadConflict,
+)
+from sf_assets.state.store import StateStore
+
+__all__ = [
+    "INCOMPLETE",
+    "SUCCESS_STATUSES",
+    "UNWRITTEN_STATUSES",
+    "WRITTEN",
+    "BatchBusy",
+    "BatchLease",
+    "DuckDBStateStore",
+    "JobStart",
+    "Lease",
+    "LeaseLost",
+    "OpenJob",
+    "RunStatus",
+    "Settlement",
+    "StateError",
+    "StateLocked",
+    "StateStore",
+    "UploadConflict",
+]

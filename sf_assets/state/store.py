@@ -1,60 +1,35 @@
-"""The DuckDB staging store: staged batches, the write ledger, open write jobs and watermarks.
+"""The state store: the one interface through which runs, sensors and commands keep sf-assets'
+own state. Backends implement it (the embedded DuckDB file in `duckdb_backend`); nothing
+outside a backend knows how the state is stored.
 
-One file holds the pipeline's state so that a run, a retry in another process or an on-call
-engineer with a SQL shell all see the same truth. DuckDB lets one process at a time open a
-file for writing and Dagster may run steps in separate processes, so every operation opens its
-own short-lived connection, retries while another process holds the lock, and keeps its
-transaction short. Nothing secret is ever stored here: no session ids, passwords or tokens.
+What it keeps, per sync:
+
+- staged batches (`source`, `mapped`, `rejects`, ... frames, one per batch);
+- the write ledger: every attempt at every row, append-only, keyed by sync and row key;
+- open write jobs with what is needed to read their results again (operation, match field and
+  the value sent for every key), so a crashed write can be finished from the target's answers;
+- a lease per (sync, batch): one run at a time may write a batch (see `state.lease`);
+- batch status: which batches were written completely, the sensor's source of truth;
+- Emarsys uploads in parts, with a unique key per line.
+
+Rules every backend keeps: an operation that changes state is one transaction; writes made
+under a lease check the lease in that same transaction (a run whose lease was taken over
+cannot record or open anything); the final commit of a write records its outcomes, the batch
+status and the lease release together. Nothing secret is ever stored.
 """
 
 from __future__ import annotations
 
-import re
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from datetime import datetime
-from pathlib import Path
-from typing import Any
+import abc
+from collections.abc import Sequence
 
 import dagster as dg
-import duckdb
 import polars as pl
 from pydantic import Field
-from tenacity import (
-    Retrying,
-    retry_if_exception_type,
-    stop_after_delay,
-    wait_random_exponential,
-)
 
-from sf_assets.sql import first_row, quote_identifier
+from sf_assets.state.model import Claim, JobStart, Lease, OpenJob, Settlement
 
 KINDS = ("source", "mapped", "mapping_rejects", "rejects")  # usual kinds; any lowercase name works
-KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
-# Statuses that settle a key: a re-run sends nothing for it.
-SUCCESS_STATUSES = ("created", "updated", "deleted", "not_found")
-BATCH_COLUMN = "_batch"
-LOCK_WAIT_SECONDS = 120
-
-LEDGER_COLUMNS = {
-    "sync": "VARCHAR NOT NULL",
-    "batch": "VARCHAR NOT NULL",
-    "source_key": "VARCHAR NOT NULL",
-    "target_id": "VARCHAR",
-    "operation": "VARCHAR",
-    "api": "VARCHAR",
-    "status": "VARCHAR NOT NULL",
-    "error_code": "VARCHAR",
-    "error_message": "VARCHAR",
-    "hint": "VARCHAR",
-    "content_hash": "VARCHAR",
-    "run_id": "VARCHAR",
-    "attempt": "INTEGER NOT NULL",
-    "job_id": "VARCHAR",
-    "written_at": "TIMESTAMPTZ NOT NULL",
-}
 # Columns a caller of record_outcomes provides; the store adds sync, batch, run, attempt, time.
 OUTCOME_COLUMNS = (
     "source_key",
@@ -68,214 +43,80 @@ OUTCOME_COLUMNS = (
     "content_hash",
     "job_id",
 )
-
-SCHEMA = f"""
-CREATE TABLE IF NOT EXISTS write_ledger ({", ".join(f"{c} {t}" for c, t in LEDGER_COLUMNS.items())});
-CREATE TABLE IF NOT EXISTS write_jobs (
-    sync VARCHAR NOT NULL, batch VARCHAR NOT NULL, job_id VARCHAR NOT NULL, api VARCHAR NOT NULL,
-    operation VARCHAR, state VARCHAR, keys VARCHAR[], run_id VARCHAR,
-    created_at TIMESTAMPTZ NOT NULL, closed_at TIMESTAMPTZ
-);
-CREATE TABLE IF NOT EXISTS watermarks (
-    sync VARCHAR NOT NULL, batch VARCHAR NOT NULL, updated_at TIMESTAMPTZ NOT NULL
-);
-CREATE TABLE IF NOT EXISTS staged_batches (
-    sync VARCHAR NOT NULL, kind VARCHAR NOT NULL, batch VARCHAR NOT NULL,
-    columns VARCHAR[] NOT NULL, row_count BIGINT NOT NULL, staged_at TIMESTAMPTZ NOT NULL
-);
-"""
-
-_prepared: set[str] = set()
-_prepared_lock = threading.Lock()
+# Columns record_outcomes takes when given (null otherwise): the target object and the match
+# field's value, which let a later check see keys another sync already created.
+OPTIONAL_OUTCOME_COLUMNS = ("object", "match_value")
 
 
-@dataclass(frozen=True)
-class OpenJob:
-    """A write sent (or about to be sent) whose outcome is not in the ledger yet."""
+class StateStore(dg.ConfigurableResource, abc.ABC):
+    """sf-assets' state: staged batches, ledger, open jobs, leases, batch status, Emarsys."""
 
-    job_id: str
-    api: str  # "bulk": a Bulk API 2.0 ingest job; "rest": a window of collections calls
-    operation: str
-    state: str
-    keys: list[str]
-    run_id: str
-    created_at: datetime
+    lease_wait_seconds: float = Field(
+        30.0,
+        ge=0,
+        description="How long a run waits for another run that is writing the same batch "
+        "before it fails, naming that run. 0 fails at once.",
+    )
+    lease_ttl_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A lease whose heartbeat is older than this is taken over when neither "
+        "the Dagster instance nor this machine's process table can tell whether its run is "
+        "alive (a run of another instance, or on another machine).",
+    )
 
-
-class StagingStore(dg.ConfigurableResource):
-    """Staged batches and the write ledger in one DuckDB file."""
-
-    path: str = Field(description="DuckDB file; its folder is created on demand.")
-
-    # -- connections ------------------------------------------------------------------------
-
-    @contextmanager
-    def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A short-lived connection; waits (with backoff) while another process holds the file."""
-        connection = self._open()
-        try:
-            connection.execute("SET TimeZone = 'UTC'")
-            self._prepare(connection)
-            yield connection
-        finally:
-            connection.close()
-
-    @contextmanager
-    def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        with self.connect() as connection:
-            connection.begin()
-            try:
-                yield connection
-            except BaseException:
-                connection.rollback()
-                raise
-            connection.commit()
-
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        retrying = Retrying(
-            retry=retry_if_exception_type(duckdb.IOException),
-            wait=wait_random_exponential(multiplier=0.02, max=1.0),
-            stop=stop_after_delay(LOCK_WAIT_SECONDS),
-            reraise=True,
-        )
-        return retrying(duckdb.connect, self.path)
-
-    def _prepare(self, connection: duckdb.DuckDBPyConnection) -> None:
-        key = str(Path(self.path).resolve())
-        with _prepared_lock:
-            if key in _prepared:
-                return
-            connection.execute(SCHEMA)
-            _prepared.add(key)
+    @property
+    @abc.abstractmethod
+    def location(self) -> str:
+        """Where the state lives, for messages (a file path, a database without password)."""
 
     # -- staged batches ---------------------------------------------------------------------
 
+    @abc.abstractmethod
     def replace_batch(self, sync: str, kind: str, batch: str, frame: pl.DataFrame) -> None:
-        """Store `frame` as this batch of `<sync>__<kind>`, replacing what was there.
+        """Store `frame` as this batch of `<sync>__<kind>`, replacing what was there; the
+        batch keeps its own columns, so it loads back as staged even when empty."""
 
-        The batch's own column list is kept, so that a batch loads back with its columns even
-        when it is empty or when later batches widened the table.
-        """
-        table = _table(sync, kind)
-        if BATCH_COLUMN in frame.columns:
-            raise ValueError(f"a staged frame may not have a column named {BATCH_COLUMN!r}")
-        frame = frame.with_columns(
-            pl.col(c).cast(pl.Utf8) for c, t in frame.schema.items() if t == pl.Null
-        )
-        with self.transaction() as connection:
-            if frame.width:
-                connection.register("incoming", frame.to_arrow())
-                self._widen(connection, table)
-                connection.execute(
-                    f"DELETE FROM {quote_identifier(table)} WHERE {BATCH_COLUMN} = ?", [batch]
-                )
-                connection.execute(
-                    f"INSERT INTO {quote_identifier(table)} BY NAME "
-                    f"SELECT ?::VARCHAR AS {BATCH_COLUMN}, * FROM incoming",
-                    [batch],
-                )
-            elif _exists(connection, table):
-                connection.execute(
-                    f"DELETE FROM {quote_identifier(table)} WHERE {BATCH_COLUMN} = ?", [batch]
-                )
-            connection.execute(
-                "DELETE FROM staged_batches WHERE sync = ? AND kind = ? AND batch = ?",
-                [sync, kind, batch],
-            )
-            connection.execute(
-                "INSERT INTO staged_batches VALUES (?, ?, ?, ?, ?, now())",
-                [sync, kind, batch, frame.columns, frame.height],
-            )
-
-    def _widen(self, connection: duckdb.DuckDBPyConnection, table: str) -> None:
-        """Create the table from the incoming frame, or add the columns it brings."""
-        if not _exists(connection, table):
-            connection.execute(
-                f"CREATE TABLE {quote_identifier(table)} AS "
-                f"SELECT NULL::VARCHAR AS {BATCH_COLUMN}, * FROM incoming LIMIT 0"
-            )
-            return
-        present = {
-            row[0].lower()
-            for row in connection.execute(f"DESCRIBE {quote_identifier(table)}").fetchall()
-        }
-        for name, sql_type, *_ in connection.execute("DESCRIBE SELECT * FROM incoming").fetchall():
-            if name.lower() not in present:
-                connection.execute(
-                    f"ALTER TABLE {quote_identifier(table)} ADD COLUMN {quote_identifier(name)} {sql_type}"
-                )
-
+    @abc.abstractmethod
     def load_batch(self, sync: str, kind: str, batch: str) -> pl.DataFrame:
-        """The batch as stored (without `_batch`); an empty frame without columns if never staged."""
-        table = _table(sync, kind)
-        with self.connect() as connection:
-            found = first_row(
-                connection.execute(
-                    "SELECT columns FROM staged_batches WHERE sync = ? AND kind = ? AND batch = ?",
-                    [sync, kind, batch],
-                )
-            )
-            if found is None or not found[0]:
-                return pl.DataFrame()
-            selected = ", ".join(quote_identifier(c) for c in found[0])
-            return connection.sql(
-                f"SELECT {selected} FROM {quote_identifier(table)} WHERE {BATCH_COLUMN} = ?",
-                params=[batch],
-            ).pl()
+        """The batch as stored; an empty frame without columns if it was never staged."""
 
-    # -- ledger and watermarks ----------------------------------------------------------------
+    # -- ledger ------------------------------------------------------------------------------
 
-    def watermark(self, sync: str) -> str | None:
-        """The highest batch id (string order) whose write finished with every row answered."""
-        with self.connect() as connection:
-            found = first_row(
-                connection.execute("SELECT max(batch) FROM watermarks WHERE sync = ?", [sync])
-            )
-        return found[0] if found else None
-
+    @abc.abstractmethod
     def ledger(self, sync: str, batch: str | None = None) -> pl.DataFrame:
-        """Every write attempt of the sync (or of one batch), newest last."""
-        where, params = _scope(sync, batch)
-        with self.connect() as connection:
-            return connection.sql(
-                f"SELECT * FROM write_ledger WHERE {where} "
-                "ORDER BY written_at, attempt, source_key",
-                params=params,
-            ).pl()
+        """Every write attempt of the sync (or of one batch), oldest first."""
 
+    @abc.abstractmethod
     def latest_outcomes(self, sync: str, batch: str) -> pl.DataFrame:
         """One row per key of the batch: its latest attempt."""
-        with self.connect() as connection:
-            return connection.sql(
-                "SELECT * FROM write_ledger WHERE sync = ? AND batch = ? "
-                "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY attempt DESC) = 1 "
-                "ORDER BY source_key",
-                params=[sync, batch],
-            ).pl()
 
+    @abc.abstractmethod
     def successful_keys(self, sync: str, batch: str) -> pl.Series:
-        """Keys of the batch that Salesforce has confirmed as written."""
-        with self.connect() as connection:
-            frame = connection.sql(
-                "SELECT DISTINCT source_key FROM write_ledger "
-                "WHERE sync = ? AND batch = ? AND status IN "
-                f"({', '.join(repr(s) for s in SUCCESS_STATUSES)})",
-                params=[sync, batch],
-            ).pl()
-        return frame["source_key"]
+        """Keys of the batch with a settling outcome (model.SUCCESS_STATUSES)."""
 
+    @abc.abstractmethod
     def written_hashes(self, sync: str, batch: str) -> pl.DataFrame:
-        """Per key of the batch, the content hash of its latest successful write: what
-        Salesforce holds now, so change detection can skip rows whose hash is the same."""
-        with self.connect() as connection:
-            return connection.sql(
-                "SELECT source_key, content_hash FROM write_ledger "
-                "WHERE sync = ? AND batch = ? AND status IN ('created', 'updated') "
-                "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY attempt DESC) = 1",
-                params=[sync, batch],
-            ).pl()
+        """`source_key`, `content_hash` of each key's latest successful write in the batch."""
 
+    @abc.abstractmethod
+    def created_keys(self, sync: str, keys: pl.Series) -> pl.DataFrame:
+        """`_key`, `target_id`, `batch` of the given keys that some batch of the sync created
+        (the latest creation per key): an insert never creates them again."""
+
+    @abc.abstractmethod
+    def recorded_ids(self, ids: Sequence[str]) -> set[str]:
+        """The given record ids that any sync's ledger already holds: such a record is not the
+        answer to a lost insert, whatever value it shares."""
+
+    @abc.abstractmethod
+    def created_by_other_syncs(
+        self, sync: str, sobject: str, match_values: pl.Series
+    ) -> pl.DataFrame:
+        """`match_value` (lower-cased) and `sync` for values that another sync created in the
+        same object."""
+
+    @abc.abstractmethod
     def record_outcomes(
         self,
         sync: str,
@@ -283,146 +124,97 @@ class StagingStore(dg.ConfigurableResource):
         outcomes: pl.DataFrame,
         *,
         run_id: str,
+        lease: str,
         close_jobs: Sequence[tuple[str, str]] = (),
-        watermark: bool = False,
+        settle: Settlement | None = None,
     ) -> None:
-        """Append outcomes, close the jobs they came from and move the watermark, all at once.
+        """Append outcomes (OUTCOME_COLUMNS, optionally OPTIONAL_OUTCOME_COLUMNS), close the
+        jobs they came from (`(job_id, final state)` pairs) and, with `settle`, record the
+        batch's status and release the lease: one transaction, refused (LeaseLost) unless
+        `lease` is the batch's current lease token."""
 
-        `outcomes` has the columns of OUTCOME_COLUMNS; each row's attempt number follows the
-        key's previous attempts. `close_jobs` holds (job_id, final state) pairs.
-        """
-        missing = set(OUTCOME_COLUMNS) - set(outcomes.columns)
-        if missing:
-            raise ValueError(f"outcomes lack columns: {', '.join(sorted(missing))}")
-        incoming = outcomes.select(pl.col(c).cast(pl.Utf8) for c in OUTCOME_COLUMNS)
-        with self.transaction() as connection:
-            if incoming.height:
-                self._append_ledger(connection, sync, batch, incoming, run_id)
-            for job_id, state in close_jobs:
-                connection.execute(
-                    "UPDATE write_jobs SET state = ?, closed_at = now() "
-                    "WHERE job_id = ? AND closed_at IS NULL",
-                    [state, job_id],
-                )
-            if watermark:
-                self._raise_watermark(connection, sync, batch)
+    # -- open jobs ---------------------------------------------------------------------------
 
-    def _append_ledger(
-        self,
-        connection: duckdb.DuckDBPyConnection,
-        sync: str,
-        batch: str,
-        incoming: pl.DataFrame,
-        run_id: str,
-    ) -> None:
-        connection.register("incoming", incoming.to_arrow())
-        connection.execute(
-            """
-            INSERT INTO write_ledger BY NAME
-            SELECT incoming.*, $sync AS sync, $batch AS batch, $run_id AS run_id,
-                   (coalesce(previous.attempt, 0) + 1)::INTEGER AS attempt, now() AS written_at
-            FROM incoming
-            LEFT JOIN (
-                SELECT source_key, max(attempt) AS attempt FROM write_ledger
-                WHERE sync = $sync AND batch = $batch
-                  AND source_key IN (SELECT source_key FROM incoming)
-                GROUP BY source_key
-            ) AS previous USING (source_key)
-            """,
-            {"sync": sync, "batch": batch, "run_id": run_id},
-        )
+    @abc.abstractmethod
+    def start_job(self, sync: str, batch: str, job: JobStart, *, lease: str) -> None:
+        """Remember a write before its data leaves; refused (LeaseLost) without the lease."""
 
-    def raise_watermark(self, sync: str, batch: str) -> None:
-        """Move the watermark to `batch` unless it is already there or beyond (targets whose
-        outcomes are not rows of this ledger, such as Emarsys uploads, call this directly)."""
-        with self.transaction() as connection:
-            self._raise_watermark(connection, sync, batch)
-
-    def _raise_watermark(
-        self, connection: duckdb.DuckDBPyConnection, sync: str, batch: str
-    ) -> None:
-        current = first_row(
-            connection.execute("SELECT max(batch) FROM watermarks WHERE sync = ?", [sync])
-        )[0]
-        if current is not None and current >= batch:
-            return
-        connection.execute("DELETE FROM watermarks WHERE sync = ?", [sync])
-        connection.execute("INSERT INTO watermarks VALUES (?, ?, now())", [sync, batch])
-
-    # -- write jobs --------------------------------------------------------------------------
-
-    def start_job(
-        self,
-        sync: str,
-        batch: str,
-        *,
-        job_id: str,
-        api: str,
-        operation: str,
-        keys: Sequence[str] | pl.Series,
-        run_id: str,
-        state: str,
-    ) -> None:
-        """Remember a write before its data leaves, so a crash can be resolved from it later."""
-        record = pl.DataFrame(
-            {
-                "sync": [sync],
-                "batch": [batch],
-                "job_id": [job_id],
-                "api": [api],
-                "operation": [operation],
-                "state": [state],
-                "keys": [pl.Series(keys, dtype=pl.Utf8)],
-                "run_id": [run_id],
-            }
-        )
-        with self.transaction() as connection:
-            connection.register("incoming", record.to_arrow())
-            connection.execute(
-                "INSERT INTO write_jobs BY NAME SELECT *, now() AS created_at FROM incoming"
-            )
-
+    @abc.abstractmethod
     def open_jobs(self, sync: str, batch: str) -> list[OpenJob]:
-        """Writes of this batch whose outcome has not been recorded yet, oldest first."""
-        with self.connect() as connection:
-            rows = connection.execute(
-                "SELECT job_id, api, operation, state, keys, run_id, created_at FROM write_jobs "
-                "WHERE sync = ? AND batch = ? AND closed_at IS NULL ORDER BY created_at",
-                [sync, batch],
-            ).fetchall()
-        return [OpenJob(*row[:4], list(row[4] or []), *row[5:]) for row in rows]
+        """Writes of this batch whose outcome is not recorded yet, oldest first."""
 
+    @abc.abstractmethod
     def jobs(self, sync: str, batch: str | None = None) -> pl.DataFrame:
-        """Every write job of the sync (or batch), without the keys they carried."""
-        where, params = _scope(sync, batch)
-        with self.connect() as connection:
-            return connection.sql(
-                "SELECT * EXCLUDE (keys), len(keys) AS key_count FROM write_jobs "
-                f"WHERE {where} ORDER BY created_at",
-                params=params,
-            ).pl()
+        """Every write job of the sync (or batch), with `key_count` instead of the keys."""
 
+    # -- leases ------------------------------------------------------------------------------
 
-def _table(sync: str, kind: str) -> str:
-    if not KIND_PATTERN.match(kind) or not KIND_PATTERN.match(sync):
-        raise ValueError(
-            f"sync and kind must be lowercase names (e.g. {', '.join(KINDS)}), "
-            f"not {sync!r} and {kind!r}"
-        )
-    return f"{sync}__{kind}"
+    @abc.abstractmethod
+    def claim_lease(self, sync: str, batch: str, claim: Claim) -> Lease:
+        """Take the batch's lease if nobody holds it; the holder afterwards (maybe another)."""
 
+    @abc.abstractmethod
+    def take_over_lease(self, sync: str, batch: str, claim: Claim, previous_token: str) -> bool:
+        """Replace the holder whose token is `previous_token`; False if it changed meanwhile."""
 
-def _exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
-    found = first_row(
-        connection.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
-            [table],
-        )
-    )
-    return bool(found and found[0])
+    @abc.abstractmethod
+    def renew_lease(self, sync: str, batch: str, token: str) -> bool:
+        """Heartbeat; False when the lease is no longer held with this token."""
 
+    @abc.abstractmethod
+    def release_lease(self, sync: str, batch: str, token: str) -> None:
+        """Give the lease up (nothing happens if it is no longer held with this token)."""
 
-def _scope(sync: str, batch: str | None) -> tuple[str, list[Any]]:
-    if batch is None:
-        return "sync = ?", [sync]
-    return "sync = ? AND batch = ?", [sync, batch]
+    @abc.abstractmethod
+    def current_lease(self, sync: str, batch: str) -> Lease | None:
+        """The batch's holder, if any."""
+
+    # -- batch status ------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def batch_statuses(self, sync: str) -> pl.DataFrame:
+        """`batch`, `status`, `rows`, `refused`, `run_id`, `updated_at` of every batch of the
+        sync whose write finished."""
+
+    @abc.abstractmethod
+    def settle_batch(self, sync: str, batch: str, settle: Settlement, *, lease: str) -> None:
+        """Record how a write that sent nothing ended and release the lease, together."""
+
+    # -- Emarsys uploads ---------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def emarsys_uploads(self, sync: str, batch: str | None = None) -> pl.DataFrame:
+        """`batch`, `part`, `state`, `line_count`, `first_order`, `run_id`, `updated_at`."""
+
+    @abc.abstractmethod
+    def emarsys_lines(self, sync: str, keys: pl.Series) -> pl.DataFrame:
+        """`_key`, `batch`, `part`, `state` of the given line keys recorded in any batch."""
+
+    @abc.abstractmethod
+    def begin_emarsys_upload(
+        self,
+        sync: str,
+        batch: str,
+        keys: pl.Series,
+        *,
+        run_id: str,
+        first_order: str | None,
+        lease: str,
+    ) -> int:
+        """Check and mark in one transaction: refuse (UploadConflict) while a part of the
+        batch is uncertain or when any key is already recorded, else record the keys as a new
+        uncertain part; its number."""
+
+    @abc.abstractmethod
+    def finish_emarsys_upload(
+        self, sync: str, batch: str, part: int, *, lease: str, settle: Settlement
+    ) -> None:
+        """After the 200: the part is sent, the batch settled and the lease released."""
+
+    @abc.abstractmethod
+    def forget_emarsys_upload(self, sync: str, batch: str, part: int) -> int:
+        """Nothing of the part was stored: drop it and its lines; how many lines it held."""
+
+    @abc.abstractmethod
+    def confirm_emarsys_upload(self, sync: str, batch: str, part: int, *, run_id: str) -> int:
+        """A person confirmed the uncertain part arrived: it becomes sent; its line count."""

@@ -8,7 +8,7 @@ from typing import Any
 import dagster as dg
 import pytest
 
-from sf_assets.state.store import StagingStore
+from sf_assets.state import DuckDBStateStore
 from tests.assets.test_writeback import (
     GOOD,
     SYNC,
@@ -51,7 +51,7 @@ def sent(written: dict[str, Any]) -> tuple[int, int, int]:
 
 
 def ledger(project) -> Any:  # noqa: F811
-    return StagingStore(path=str(project / "staging.duckdb")).ledger(SYNC)
+    return DuckDBStateStore(path=str(project / "staging.duckdb")).ledger(SYNC)
 
 
 @pytest.mark.parametrize("api", ["rest", "bulk"])

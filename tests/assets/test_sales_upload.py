@@ -18,7 +18,8 @@ import yaml
 from sf_assets.definitions import build_definitions
 from sf_assets.emarsys.ledger import SalesLedger
 from sf_assets.specs import load_specs
-from sf_assets.state.store import StagingStore
+from sf_assets.state import DuckDBStateStore
+from sf_assets.state.lease import this_claim
 
 SYNC = "sales"
 COLUMNS = ["order", "timestamp", "customer", "item", "price", "quantity"]
@@ -96,7 +97,7 @@ def test_each_batch_once_and_a_repeated_line_is_stopped(project, http):
         assert first.success
         assert metadata(first, "uploaded")["uploaded"] == 3
         checks = {e.check_name: e.passed for e in first.get_asset_check_evaluations()}
-        assert all(checks.values()) and len(checks) == 4
+        assert checks == {"reject_share_within_limit": True, "every_line_uploaded": True}
         again = run(project, instance, "b1")
         assert metadata(again, "uploaded")["uploaded"] == 0
         second = run(project, instance, "b2")
@@ -156,9 +157,14 @@ def test_columns_that_break_the_rules_stop_the_run_before_any_upload(project, ht
 
 
 def test_release_command_settles_an_uncertain_batch(project):
-    staging = StagingStore(path=str(project / "staging.duckdb"))
+    staging = DuckDBStateStore(path=str(project / "staging.duckdb"))
     ledger = SalesLedger(staging, SYNC)
-    ledger.mark_uncertain("b1", pl.Series(["o-1\x1fGA"]), "run-1", first_order="o-1")
+    claim = this_claim("run-1")  # a run that recorded its upload, then lost the answer
+    staging.claim_lease(SYNC, "b1", claim)
+    staging.begin_emarsys_upload(
+        SYNC, "b1", pl.Series(["o-1\x1fGA"]), run_id="run-1", first_order="o-1", lease=claim.token
+    )
+    staging.release_lease(SYNC, "b1", claim.token)
     env = {**os.environ, "SF_ASSETS_SYNCS_DIR": str(project / "syncs")}
     command = [str(Path(sys.executable).parent / "sf-assets"), "emarsys", "release", SYNC, "b1"]
     released = subprocess.run([*command, "--not-sent"], env=env, capture_output=True, text=True)
@@ -167,3 +173,26 @@ def test_release_command_settles_an_uncertain_batch(project):
     assert ledger.batch_state("b1") is None
     again = subprocess.run([*command, "--sent"], env=env, capture_output=True, text=True)
     assert again.returncode == 1 and "uncertain" in again.stderr
+
+
+def test_the_sensor_leaves_a_batch_in_doubt_alone_until_it_is_released(project):
+    staging = DuckDBStateStore(path=str(project / "staging.duckdb"))
+    claim = this_claim("run-1")
+    staging.claim_lease(SYNC, "b1", claim)
+    staging.begin_emarsys_upload(
+        SYNC, "b1", pl.Series(["o-1\x1fGA"]), run_id="run-1", first_order="o-1", lease=claim.token
+    )
+    staging.release_lease(SYNC, "b1", claim.token)
+    defs = build_definitions(load_specs(project / "syncs"))
+    sensor = defs.resolve_sensor_def(f"{SYNC}_batches")
+    with dg.instance_for_test() as instance:
+
+        def tick() -> list[str]:
+            context = dg.build_sensor_context(
+                instance_ref=instance.get_ref(), definitions=defs, resources=defs.resources
+            )
+            return [r.partition_key for r in sensor.evaluate_tick(context).run_requests]
+
+        assert tick() == ["b2"]
+        SalesLedger(staging, SYNC).release("b1", sent=False)
+        assert tick() == ["b1", "b2"]

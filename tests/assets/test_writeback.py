@@ -3,6 +3,7 @@ partitions per batch, the sensor with a real context, checks, rejects, and what 
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -12,9 +13,9 @@ import polars as pl
 import pytest
 import yaml
 
-from sf_assets.assets.checks import writeback_checks
 from sf_assets.definitions import build_definitions
 from sf_assets.specs import load_specs
+from sf_assets.state import DuckDBStateStore
 
 SYNC = "fans"
 GOOD = [
@@ -127,12 +128,15 @@ def test_bad_rows_go_to_rejects_with_reasons_and_the_rest_is_written(project, ht
         {"contact_id": "f-7", "last_name": "Twice", "email": "b@example.com", "tickets": "1"},
     ]
     write_warehouse(project, batch("b1", rows))
-    defs = definitions(project, spec())
+    defs = definitions(project, spec(max_reject_share=0.9))
     with dg.instance_for_test() as instance:
         result = run_batch(defs, instance, "b1")
         assert result.success
-        checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-        assert checks == {"required_fields_present": True, "match_keys_unique": True}
+        [share] = [
+            e for e in result.get_asset_check_evaluations() if e.asset_key.path[-1] == "mapped"
+        ]
+        assert (share.check_name, share.passed) == ("reject_share_within_limit", True)
+        assert share.metadata["rejected rows"].value == 6 and share.metadata["rows"].value == 8
         rejects = metadata(result, "rejects")
     assert rejects["rejected"] == 6
     assert set(rejects["by reason"]) >= {
@@ -161,33 +165,173 @@ def test_salesforce_refusals_are_rejects_with_a_hint(project, http):
         result = run_batch(defs, instance, "b1")
         written = metadata(result, "written")
         rejects = metadata(result, "rejects")
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert (written["created"], written["failed"]) == (2, 1)
+    assert written["batch status"] == "incomplete"
     assert rejects["by reason"] == {"DUPLICATE_VALUE": 1}
     assert "duplicate value found" in rejects["sample"]
+    refused = checks["salesforce_refused_no_rows"]
+    assert (refused.passed, refused.severity) == (False, dg.AssetCheckSeverity.WARN)
+    assert refused.asset_key.path == [SYNC, "written"]
+    assert refused.metadata["rows not written"].value == 1
+    assert refused.metadata["top error codes"].value == {"DUPLICATE_VALUE": 1}
+    assert result.success  # a WARN check shows the refusal without failing the run
+
+
+def tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> Any:
+    """One evaluation of the sync's sensor with a real context, as the daemon runs it."""
+    sensor = defs.resolve_sensor_def(f"{SYNC}_batches")
+    return sensor.evaluate_tick(
+        dg.build_sensor_context(
+            instance_ref=instance.get_ref(), definitions=defs, resources=defs.resources
+        )
+    )
+
+
+def requested(result: Any) -> list[str]:
+    return [r.partition_key for r in result.run_requests]
+
+
+def run_requested(
+    defs: dg.Definitions, instance: dg.DagsterInstance, request: dg.RunRequest
+) -> dg.ExecuteInProcessResult:
+    """Run what the sensor asked for, with its tags, as the daemon would launch it."""
+    if not instance.has_dynamic_partition(f"{SYNC}_batches", request.partition_key):
+        instance.add_dynamic_partitions(f"{SYNC}_batches", [request.partition_key])
+    job = defs.resolve_job_def(f"{SYNC}_writeback")
+    return job.execute_in_process(
+        instance=instance,
+        partition_key=request.partition_key,
+        tags=request.tags,
+        raise_on_error=False,
+    )
+
+
+def test_sensor_requests_every_batch_not_written_oldest_first_late_ones_too(project):
+    write_warehouse(project, batch("b1", GOOD) + batch("b2", GOOD) + batch("b3", GOOD))
+    defs = definitions(project, spec())
+    with dg.instance_for_test() as instance:
+        first = tick(defs, instance)
+        assert requested(first) == ["b1", "b2", "b3"]
+        assert [r.run_key for r in first.run_requests] == ["b1#1", "b2#1", "b3#1"]
+        (added,) = first.dynamic_partitions_requests
+        assert list(added.partition_keys) == ["b1", "b2", "b3"]
+        tags = first.run_requests[0].tags
+        assert tags["sf_assets/sync_batch"] == f"{SYNC}/b1" and tags["sf_assets/attempt"] == "1"
+        assert run_requested(defs, instance, first.run_requests[1]).success
+        later = tick(defs, instance)
+        assert requested(later) == ["b1", "b3"]
+        late, newer = later.run_requests
+        assert late.tags.get("sf_assets/late_batch") == "true"
+        assert "sf_assets/late_batch" not in newer.tags
+        result = run_requested(defs, instance, late)
+        assert metadata(result, "written")["late batch"] is True
+        assert run_requested(defs, instance, newer).success
+        done = tick(defs, instance)
+        assert (
+            done.run_requests == [] and "every batch of the source is written" in done.skip_message
+        )
 
 
 def test_sensor_requests_only_batches_newer_than_the_highest_written(project):
+    """`batches: after_highest` keeps the strict watermark: a lower batch is never asked for."""
     write_warehouse(project, batch("b1", GOOD) + batch("b2", GOOD) + batch("b3", GOOD))
-    defs = definitions(project, spec())
-    sensor = defs.resolve_sensor_def(f"{SYNC}_batches")
+    defs = definitions(project, spec(batches="after_highest"))
     with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(
-            instance_ref=instance.get_ref(), definitions=defs, resources=defs.resources
-        )
-        first = sensor.evaluate_tick(context)
-        assert [r.partition_key for r in first.run_requests] == ["b1", "b2", "b3"]
-        assert [r.run_key for r in first.run_requests] == ["b1", "b2", "b3"]
-        (added,) = first.dynamic_partitions_requests
-        assert list(added.partition_keys) == ["b1", "b2", "b3"]
+        first = tick(defs, instance)
+        assert requested(first) == ["b1", "b2", "b3"]
+        assert [r.run_key for r in first.run_requests] == ["b1#1", "b2#1", "b3#1"]
         instance.add_dynamic_partitions(f"{SYNC}_batches", ["b1", "b2", "b3"])
         assert run_batch(defs, instance, "b2").success
-        later = sensor.evaluate_tick(
-            dg.build_sensor_context(
-                instance_ref=instance.get_ref(), definitions=defs, resources=defs.resources
-            )
-        )
+        later = tick(defs, instance)
         assert [r.partition_key for r in later.run_requests] == ["b3"]
         assert not later.dynamic_partitions_requests
+
+
+@pytest.mark.parametrize("mode", ["all_pending", "after_highest"])
+def test_numeric_batches_are_requested_in_numeric_order(project, mode):
+    rows = batch("9", GOOD[:1]) + batch("10", GOOD[1:]) + batch("11", GOOD[:1])
+    write_warehouse(project, rows)
+    defs = definitions(project, spec(batches=mode))
+    with dg.instance_for_test() as instance:
+        assert requested(tick(defs, instance)) == ["9", "10", "11"]
+        assert run_batch(defs, instance, "9").success
+        assert run_batch(defs, instance, "10").success
+        assert requested(tick(defs, instance)) == ["11"]  # 11 comes after 10, not before 9
+
+
+@pytest.mark.parametrize("mode", ["all_pending", "after_highest"])
+def test_an_empty_high_partition_hides_nothing(project, http, mode):
+    write_warehouse(project, batch("b1", GOOD) + batch("b2", GOOD))
+    defs = definitions(project, spec(batches=mode))
+    with dg.instance_for_test() as instance:
+        empty = run_batch(defs, instance, "z9")  # a batch id the data does not have
+        assert empty.success and metadata(empty, "written")["rows in"] == 0
+        assert requested(tick(defs, instance)) == ["b1", "b2"]
+        assert run_batch(defs, instance, "b1").success
+        assert requested(tick(defs, instance)) == ["b2"]
+    statuses = DuckDBStateStore(path=str(project / "staging.duckdb")).batch_statuses(SYNC)
+    assert dict(statuses.select("batch", "rows").rows()) == {"z9": 0, "b1": 2}
+
+
+def test_a_failed_batch_is_requested_again_after_its_back_off(project, http):
+    write_warehouse(project, batch("b1", GOOD))
+    retry = {"first_after_minutes": 0.02, "max_after_minutes": 10}
+    defs = definitions(project, spec("bulk", batch_retry=retry))
+    with dg.instance_for_test() as instance:
+        [first] = tick(defs, instance).run_requests
+        http.admin("PATCH", "faults", json={"fail_bulk_jobs": "InvalidBatch : outage"})
+        failed = run_requested(defs, instance, first)
+        assert not failed.success
+        http.admin("PATCH", "faults", json={"fail_bulk_jobs": None})
+        waiting = tick(defs, instance)
+        assert waiting.run_requests == []
+        assert "b1: attempt 1 did not write it; attempt 2 is due at" in waiting.skip_message
+        time.sleep(1.5)  # the 1.2 s back-off
+        [again] = tick(defs, instance).run_requests
+        assert (again.partition_key, again.run_key, again.tags["sf_assets/attempt"]) == (
+            "b1",
+            "b1#2",
+            "2",
+        )
+        assert run_requested(defs, instance, again).success
+        assert tick(defs, instance).run_requests == []
+    assert sorted(contacts(http)) == ["f-1", "f-2"]
+
+
+def test_a_batch_with_too_many_bad_rows_stops_before_any_write_call(project, http):
+    """60 % of the rows fail mapping: the blocking check stops the batch; the only call made
+    is the object's describe (a read)."""
+    bad = [{**GOOD[0], "contact_id": f"b-{i}", "email": "not-an-email"} for i in range(6)]
+    good = [{**GOOD[0], "contact_id": f"g-{i}"} for i in range(4)]
+    write_warehouse(project, batch("b1", good + bad))
+    defs = definitions(project, spec())
+    before = http.admin("GET", "calls")["by_resource"]
+    with dg.instance_for_test() as instance:
+        result = run_batch(defs, instance, "b1")
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+        materialized = {tuple(e.asset_key.path) for e in result.get_asset_materialization_events()}
+    assert not result.success
+    share = checks["reject_share_within_limit"]
+    assert not share.passed and share.metadata["share"].value == 0.6
+    assert "max_reject_share" in share.description
+    assert (SYNC, "written") not in materialized
+    after = http.admin("GET", "calls")["by_resource"]
+    made = {
+        k: after.get(k, 0) - before.get(k, 0) for k in after if after.get(k, 0) != before.get(k, 0)
+    }
+    assert set(made) <= {"sobjects"}  # describe only: no composite, jobs or query call
+    assert contacts(http) == {}
+
+
+def test_a_503_on_describe_is_retried(project, http):
+    write_warehouse(project, batch("b1", GOOD))
+    defs = definitions(project, spec())
+    with dg.instance_for_test() as instance:
+        http.admin("PATCH", "faults", json={"server_unavailable_next": 2})
+        result = run_batch(defs, instance, "b1")
+    assert result.success
+    assert sorted(contacts(http)) == ["f-1", "f-2"]
 
 
 def test_spec_that_does_not_fit_the_org_fails_before_writing(project, http):
@@ -223,22 +367,6 @@ def test_no_secret_reaches_logs_metadata_event_log_or_staging(project, sandbox, 
         assert secret not in out.out + out.err
 
 
-def test_checks_fail_on_duplicate_keys_and_missing_required_values(sandbox):
-    from sf_sandbox.schema import load_schema
-
-    from sf_assets.salesforce.describe import ObjectInfo
-    from sf_assets.specs import SyncSpec
-
-    schema = load_schema()
-    obj = ObjectInfo.from_describe(schema.get("Contact").describe("59.0", schema))
-    rows = pl.DataFrame({"_key": ["a", "a"], "LastName": [None, "x"]})
-    results = {
-        r.check_name: r for r in writeback_checks(SyncSpec.model_validate(spec()), obj, rows)
-    }
-    assert not results["match_keys_unique"].passed
-    assert not results["required_fields_present"].passed
-
-
 def test_csv_source_with_invalid_utf8_bad_date_and_picklist(project, http):
     (project / "exports").mkdir()
     (project / "exports" / "fans.csv").write_bytes(
@@ -250,6 +378,7 @@ def test_csv_source_with_invalid_utf8_bad_date_and_picklist(project, http):
     )
     body = spec(
         source={"csv": "exports/*.csv"},
+        max_reject_share=0.9,
         mapping={
             "External_Id__c": "contact_id",
             "LastName": "last_name",
@@ -281,3 +410,30 @@ def test_unknown_table_fails_the_run_naming_the_sync_and_the_table(project, http
     message = str(failure.event_specific_data.error)
     assert SYNC in message and "crm.fanz" in message
     assert contacts(http) == {}
+
+
+def test_keys_another_sync_created_in_the_object_stop_an_insert_before_any_write(project, http):
+    """Two insert syncs into Contact with the same e-mail addresses would make two records of
+    each: the second sync's batch stops at the blocking check."""
+    write_warehouse(project, batch("b1", GOOD))
+    by_email = {"object": "Contact", "operation": "insert", "match_on": "Email"}
+    first = spec("rest", target=by_email)
+    (project / "syncs" / "tickets.yaml").write_text(yaml.safe_dump({**first, "name": "tickets"}))
+    defs = definitions(project, first)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions("tickets_batches", ["b1"])
+        owner = defs.resolve_job_def("tickets_writeback").execute_in_process(
+            instance=instance, partition_key="b1", raise_on_error=False
+        )
+        assert owner.success
+        before = http.admin("GET", "calls")["by_resource"].get("composite", 0)
+        result = run_batch(defs, instance, "b1")
+        checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
+    assert not result.success
+    taken = checks["keys_not_created_by_another_sync"]
+    assert not taken.passed and taken.metadata["by sync"].value == {"tickets": 2}
+    assert http.admin("GET", "calls")["by_resource"].get("composite", 0) == before
+    assert sorted(r["Email"] for r in http.admin("GET", "records/Contact")) == [
+        "one@example.com",
+        "two@example.com",
+    ]

@@ -6,7 +6,6 @@ import logging
 import socket
 import threading
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -24,7 +23,7 @@ from sf_assets.emarsys.csv_file import GZIP_ABOVE_BYTES
 from sf_assets.emarsys.ledger import SalesLedger
 from sf_assets.emarsys.lines import LinesSpec, map_lines
 from sf_assets.emarsys.upload import AlreadySent, UncertainBatch, upload_batch
-from sf_assets.state.store import StagingStore
+from sf_assets.state import StateStore
 
 COLUMNS = ["order", "timestamp", "customer", "item", "price", "quantity"]
 SPEC = LinesSpec("sales", {c: c for c in COLUMNS}, COLUMNS, "unit_price")
@@ -65,8 +64,8 @@ def resource(info: dict[str, Any]) -> EmarsysResource:
 
 
 @pytest.fixture
-def ledger(tmp_path: Path) -> SalesLedger:
-    return SalesLedger(StagingStore(path=str(tmp_path / "staging.duckdb")), "sales")
+def ledger(state_store: StateStore) -> SalesLedger:
+    return SalesLedger(state_store, "sales")
 
 
 def admin(info: dict[str, Any], method: str, path: str, **kwargs: Any) -> Any:
@@ -254,3 +253,27 @@ def test_release_as_sent_makes_the_batch_sent(
     report = upload_batch(resource, ledger, rows, COLUMNS, "b1", "run-2", LOG)
     assert (report.uploaded, report.state) == (0, "sent")
     assert received(info) == []
+
+
+def test_lines_added_to_a_sent_batch_go_out_as_a_delta_and_nothing_twice(
+    info: dict[str, Any], resource: EmarsysResource, ledger: SalesLedger
+) -> None:
+    first = upload_batch(resource, ledger, lines(["A-1", "A-2"]), COLUMNS, "b1", "run-1", LOG)
+    assert (first.uploaded, first.part) == (2, 1)
+    grown = lines(["A-1", "A-2", "A-3"])
+    delta = upload_batch(resource, ledger, grown, COLUMNS, "b1", "run-2", LOG)
+    assert (delta.uploaded, delta.already_sent, delta.part, delta.state) == (1, 2, 2, "sent")
+    again = upload_batch(resource, ledger, grown, COLUMNS, "b1", "run-3", LOG)
+    assert (again.uploaded, again.already_sent) == (0, 3)
+    uploads = admin(info, "GET", "uploads")
+    assert [u["line_count"] for u in uploads] == [2, 1]
+    assert sorted(r["order"] for r in received(info)) == ["A-1", "A-2", "A-3"]
+    assert ledger.uploads().select("part", "state", "line_count").rows() == [
+        (1, "sent", 2),
+        (2, "sent", 1),
+    ]
+    statuses = ledger.store.batch_statuses("sales")
+    assert statuses.select("batch", "status", "rows", "run_id").rows() == [
+        ("b1", "written", 3, "run-3")
+    ]
+    assert ledger.store.current_lease("sales", "b1") is None

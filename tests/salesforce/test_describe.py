@@ -4,6 +4,7 @@ the validator and the mapped asset see before anything is written."""
 from __future__ import annotations
 
 import json
+import logging
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime, parsedate_to_datetime
 from typing import Any
@@ -15,8 +16,10 @@ import requests
 
 from resources.salesforce import SalesforceLoginError, SalesforceResource
 from sf_assets.cli.local_org import salesforce_resource
+from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.describe import UnknownObjectError, describe_object
 from sf_assets.salesforce.describe_cache import DescribeCache
+from sf_assets.salesforce.options import ApiOptions
 from sf_assets.salesforce.preflight import preflight
 from sf_assets.specs import SyncSpec
 
@@ -179,17 +182,22 @@ class Requests:
         return [since for _, path, since in self.seen if path.endswith("/describe")]
 
 
+def api(salesforce: SalesforceResource) -> Api:
+    """The HTTP layer a run's steps describe through."""
+    return Api(salesforce, logging.getLogger("test"), ApiOptions(retry_initial_seconds=0.01))
+
+
 def test_a_run_describes_once_and_the_next_run_asks_if_modified_since(sandbox_info, tmp_path):
     cache = DescribeCache(tmp_path / "describe")
     salesforce = salesforce_resource(sandbox_info)
     calls = Requests(salesforce)
 
-    first = cache.describe(salesforce, "Contact", run_id="run-1")
-    again = cache.describe(salesforce, "contact", run_id="run-1")
+    first = cache.describe(api(salesforce), "Contact", run_id="run-1")
+    again = cache.describe(api(salesforce), "contact", run_id="run-1")
     assert calls.describes() == [None]
     assert again == first and first.field("External_Id__c").external_id
 
-    next_run = cache.describe(salesforce, "Contact", run_id="run-2")
+    next_run = cache.describe(api(salesforce), "Contact", run_id="run-2")
     (since,) = calls.describes()[1:]
     assert since is not None and parsedate_to_datetime(since).tzinfo is not None
     assert next_run == first
@@ -198,39 +206,39 @@ def test_a_run_describes_once_and_the_next_run_asks_if_modified_since(sandbox_in
 def test_a_later_step_of_the_run_needs_no_login(sandbox_info, tmp_path):
     """The writing step reads what the mapping step fetched: not even a login is spent."""
     cache = DescribeCache(tmp_path / "describe")
-    cache.describe(salesforce_resource(sandbox_info), "Contact", run_id="run-1")
+    cache.describe(api(salesforce_resource(sandbox_info)), "Contact", run_id="run-1")
     locked_out = salesforce_resource({**sandbox_info, "password": "wrong"})
-    assert cache.describe(locked_out, "Contact", run_id="run-1").name == "Contact"
+    assert cache.describe(api(locked_out), "Contact", run_id="run-1").name == "Contact"
     with pytest.raises(SalesforceLoginError):  # a new run must ask the org, so log in
-        cache.describe(locked_out, "Contact", run_id="run-2")
+        cache.describe(api(locked_out), "Contact", run_id="run-2")
 
 
 def test_an_org_that_answers_200_replaces_the_kept_describe(sandbox_info, tmp_path):
     """The sandbox ignores If-Modified-Since, as any server may: the fresh payload wins."""
     cache = DescribeCache(tmp_path / "describe")
     salesforce = salesforce_resource(sandbox_info)
-    cache.describe(salesforce, "Contact", run_id="run-1")
+    cache.describe(api(salesforce), "Contact", run_id="run-1")
     (kept,) = (tmp_path / "describe").glob("*/contact.json")
     stale = json.loads(kept.read_text())
     stale["payload"]["label"] = "Stale Contact"
     kept.write_text(json.dumps(stale))
-    assert cache.describe(salesforce, "Contact", run_id="run-1").label == "Stale Contact"
-    assert cache.describe(salesforce, "Contact", run_id="run-2").label == "Contact"
+    assert cache.describe(api(salesforce), "Contact", run_id="run-1").label == "Stale Contact"
+    assert cache.describe(api(salesforce), "Contact", run_id="run-2").label == "Contact"
     assert json.loads(kept.read_text())["payload"]["label"] == "Contact"
 
 
 def test_connections_as_other_users_keep_their_own_describes(sandbox_info, tmp_path):
     cache = DescribeCache(tmp_path / "describe")
-    cache.describe(salesforce_resource(sandbox_info), "Contact", run_id="run-1")
+    cache.describe(api(salesforce_resource(sandbox_info)), "Contact", run_id="run-1")
     other = salesforce_resource({**sandbox_info, "username": "other@example.com"})
     with pytest.raises(SalesforceLoginError):  # not served from the first user's file
-        cache.describe(other, "Contact", run_id="run-1")
+        cache.describe(api(other), "Contact", run_id="run-1")
 
 
 def test_an_unknown_object_through_the_cache_names_the_close_one(sandbox_info, tmp_path):
     cache = DescribeCache(tmp_path / "describe")
     with pytest.raises(UnknownObjectError) as excinfo:
-        cache.describe(salesforce_resource(sandbox_info), "Contakt", run_id="run-1")
+        cache.describe(api(salesforce_resource(sandbox_info)), "Contakt", run_id="run-1")
     assert excinfo.value.suggestions == ("Contact",)
     assert not list((tmp_path / "describe").rglob("*.json"))
 
@@ -271,14 +279,14 @@ def test_a_304_keeps_the_describe_and_costs_no_payload(tmp_path):
     salesforce.client().session.mount("https://", org)
     cache = DescribeCache(tmp_path / "describe")
 
-    assert cache.describe(salesforce, "Widget__c", run_id="run-1").label == "Widget"
+    assert cache.describe(api(salesforce), "Widget__c", run_id="run-1").label == "Widget"
     (kept,) = (tmp_path / "describe").glob("*/widget__c.json")
     fetched = json.loads(kept.read_text())
-    assert cache.describe(salesforce, "Widget__c", run_id="run-2").label == "Widget"
+    assert cache.describe(api(salesforce), "Widget__c", run_id="run-2").label == "Widget"
     assert org.asked == [None, fetched["since"]]  # one plain call, then one conditional one
     revalidated = json.loads(kept.read_text())
     assert revalidated["payload"] == fetched["payload"] and revalidated["run_id"] == "run-2"
 
     org.modified = datetime.now(UTC) + timedelta(days=1)  # changed since: a full answer
-    assert cache.describe(salesforce, "Widget__c", run_id="run-3").label == "Widget"
+    assert cache.describe(api(salesforce), "Widget__c", run_id="run-3").label == "Widget"
     assert org.asked[-1] == revalidated["since"]

@@ -1,8 +1,12 @@
-"""Writing one batch: finish what an earlier run left open, send only rows without a
-successful outcome, retry locked rows, and report what happened.
+"""Writing one batch: take the batch's lease, finish what an earlier run left open, send only
+rows without a successful outcome, retry locked rows, and settle the batch.
 
 Rows are matched to outcomes by their source key, so re-materializing a written batch sends
-nothing (and calls nothing), and a partly written batch sends only what is missing.
+nothing (and calls nothing), and a partly written batch sends only what is missing. The lease
+(sf_assets.state.lease) makes this hold when two runs of the batch meet: the second waits, or
+fails naming the first, before it reads what is left to send. An insert never creates a key
+that an earlier batch of the sync created. The last commit records whether the batch is
+written (every row settled) or incomplete (rows refused or never sent), and frees the lease.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from sf_assets.salesforce.writer.context import WriteContext
 from sf_assets.salesforce.writer.errors import DailyApiLimitExceeded, WriteError
 from sf_assets.salesforce.writer.model import FAILURE_SCHEMA, WriteJob, WriteReport
 from sf_assets.salesforce.writer.resume import resume_open_jobs
+from sf_assets.state import INCOMPLETE, SUCCESS_STATUSES, WRITTEN, BatchLease, Settlement
 
 # Rows at which `api: auto` switches from sObject Collections to Bulk API 2.0, measured with
 # bench/writeback.py against the sandbox org (median of 5, default 0.5 s poll; BENCHMARKS.md):
@@ -43,12 +48,16 @@ def write_batch(job: WriteJob) -> WriteReport:
     missing = [c for c in REQUIRED_COLUMNS if c not in job.mapped.columns]
     if missing:
         raise ValueError(f"the mapped frame lacks the columns {', '.join(missing)}")
-    with Api(job.salesforce, job.log, job.options) as api:
-        ctx = WriteContext(job, api)
+    lease = BatchLease(
+        job.staging, job.spec.name, job.batch, job.run_id, run_status=job.run_status, log=job.log
+    )
+    with lease, Api(job.salesforce, job.log, job.options) as api:
+        ctx = WriteContext(job, api, lease)
         already = written_keys(ctx).len()
         ctx.api_name = choose_api(job.spec.api, job.mapped.height - already)
         try:
             resume_open_jobs(ctx)
+            skip_created_before(ctx)
             send_all(ctx, pending_rows(ctx))
         except WriteError as error:
             error.report = report(ctx, already, started)
@@ -57,7 +66,7 @@ def write_batch(job: WriteJob) -> WriteReport:
             raise WriteError(str(error), report(ctx, already, started)) from None
         except (SalesforceApiError, OutcomeUnknown) as error:
             raise stopped(ctx, error, report(ctx, already, started)) from None
-        return report(ctx, already, started)
+        return settle(ctx, report(ctx, already, started))
 
 
 def written_keys(ctx: WriteContext) -> pl.Series:
@@ -66,12 +75,40 @@ def written_keys(ctx: WriteContext) -> pl.Series:
     return selection.skipped_keys(ctx.job)
 
 
+def skip_created_before(ctx: WriteContext) -> None:
+    """An insert sends no key that an earlier batch of the sync created: the ledger is keyed by
+    sync and key, so the row settles as `skipped`, pointing at the record that exists."""
+    if ctx.job.spec.target.operation != "insert":
+        return
+    settled = ctx.job.staging.successful_keys(ctx.sync, ctx.batch).implode()
+    pending = ctx.job.mapped.filter(~pl.col("_key").is_in(settled))["_key"]
+    created = ctx.job.staging.created_keys(ctx.sync, pending).filter(pl.col("batch") != ctx.batch)
+    if created.is_empty():
+        return
+    skipped = outcomes.rows(
+        created["_key"], "skipped", job_id=None, target_ids=created["target_id"]
+    ).with_columns(
+        pl.lit("ALREADY_CREATED").alias("error_code"),
+        pl.format(
+            "batch {} of this sync already created {}; an insert never creates a key twice",
+            created["batch"],
+            created["target_id"],
+        ).alias("error_message"),
+    )
+    ctx.log.info(
+        "%s batch %s: %d keys were created by earlier batches of the sync; not inserted again",
+        ctx.sync,
+        ctx.batch,
+        skipped.height,
+    )
+    ctx.record(skipped, api="none")
+
+
 def pending_rows(ctx: WriteContext) -> pl.DataFrame:
     """Rows to send, once earlier runs' open jobs are resolved; `auto` chooses by their count."""
     mapped = ctx.job.mapped
     pending = mapped.filter(~pl.col("_key").is_in(written_keys(ctx).implode()))
     ctx.api_name = choose_api(ctx.job.spec.api, pending.height)
-    ctx.remaining = pending.height
     ctx.log.info(
         "%s batch %s: %d rows, %d already written, %d to send via %s",
         ctx.sync,
@@ -88,17 +125,15 @@ def send_all(ctx: WriteContext, pending: pl.DataFrame) -> None:
     """Send every pending row, then the rows that met a lock again, a few rounds at most."""
     rows = reject_unmatchable(ctx, pending)
     if rows.is_empty():
-        ctx.record(outcomes.empty(), api=ctx.api_name)  # settles the batch: moves the watermark
         return
     send = bulk.send if ctx.api_name == "bulk" else rest.send
     if ctx.target.looks_up:
         send = partial(matched.send, via=send)
     rounds = ctx.options.lock_retries + 1
     for number in range(rounds):
-        last = number == rounds - 1
         ctx.first_round = number == 0
-        locked = send(ctx, rows, last_round=last)
-        if locked.is_empty() or last:
+        locked = send(ctx, rows)
+        if locked.is_empty() or number == rounds - 1:
             return
         delay = ctx.options.retry_initial_seconds * 2**number * (1 + random.random())
         ctx.log.warning(
@@ -110,6 +145,31 @@ def send_all(ctx: WriteContext, pending: pl.DataFrame) -> None:
         )
         time.sleep(delay)
         rows = rows.filter(pl.col("_key").is_in(locked.implode()))
+
+
+def settle(ctx: WriteContext, result: WriteReport) -> WriteReport:
+    """The final commit: the batch is written when every key of it has a settling outcome,
+    else incomplete (the sensor asks for it again); the lease is released with it."""
+    job = ctx.job
+    rows, refused = batch_rows(job).len(), result.refused
+    settlement = Settlement(WRITTEN if refused == 0 else INCOMPLETE, rows, refused, job.run_id)
+    ctx.settle(settlement)
+    if refused:
+        ctx.log.warning(
+            "%s batch %s is incomplete: %d of its %d rows are not written; the sensor asks for "
+            "it again after a back-off, and S_retry_rejects re-sends them once fixed",
+            ctx.sync,
+            ctx.batch,
+            refused,
+            rows,
+        )
+    result.status = settlement.status
+    return result
+
+
+def batch_rows(job: WriteJob) -> pl.Series:
+    """Every key of the batch (the mapped frame may hold only some, for a retry of rejects)."""
+    return job.batch_keys if job.batch_keys is not None else job.mapped["_key"]
 
 
 def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame:
@@ -140,9 +200,11 @@ def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame
 
 
 def report(ctx: WriteContext, already: int, started: float) -> WriteReport:
-    """Counts from the ledger: what this run recorded, and every row still failing."""
+    """Counts from the ledger: what this run recorded, every row still failing, and how many
+    keys of the batch have no settling outcome."""
     job = ctx.job
     latest = job.staging.latest_outcomes(ctx.sync, ctx.batch)
+    settled = latest.filter(pl.col("status").is_in(list(SUCCESS_STATUSES)))["source_key"]
     mine = latest.filter(pl.col("run_id") == job.run_id)["status"]
     failures = (
         latest.filter(pl.col("status") == "failed")
@@ -165,6 +227,8 @@ def report(ctx: WriteContext, already: int, started: float) -> WriteReport:
         failures=failures,
         not_found=int((mine == "not_found").sum()),
         deleted=int((mine == "deleted").sum()),
+        skipped=int((mine == "skipped").sum()),
+        refused=int((~batch_rows(job).is_in(settled.implode())).sum()),
     )
     log_report(ctx, result)
     return result
@@ -195,19 +259,32 @@ def log_report(ctx: WriteContext, result: WriteReport) -> None:
 
 def stopped(ctx: WriteContext, error: Exception, partial: WriteReport) -> WriteError:
     """The error that ends a write Salesforce would not let finish, saying what is done."""
-    written = partial.created + partial.updated
-    left = partial.rows_in - partial.already_written - written
+    written = partial.created + partial.updated + partial.deleted
+    in_flight = ctx.job.staging.open_jobs(ctx.sync, ctx.batch)
+    waiting = sum(len(job.keys) for job in in_flight)
+    left = max(0, partial.rows_in - partial.already_written - written - waiting)
     progress = (
         f"{written} rows were written in this run ({partial.created} created, "
-        f"{partial.updated} updated) and {partial.already_written} before it; {left} rows of "
-        f"batch {ctx.batch} are not written yet. Every row Salesforce confirmed is in the ledger."
+        f"{partial.updated} updated, {partial.deleted} deleted) and {partial.already_written} "
+        "before it"
+    )
+    if in_flight:
+        progress += (
+            f"; {waiting} rows went to Salesforce in "
+            + ", ".join(f"{job.api} write {job.job_id}" for job in in_flight)
+            + ", whose answers are not read yet (Salesforce may hold them already: the next "
+            "run reads those answers and sends none of these rows again)"
+        )
+    progress += (
+        f"; {left} rows of batch {ctx.batch} are not sent yet. Every row Salesforce confirmed "
+        "is in the ledger."
     )
     if isinstance(error, SalesforceApiError) and error.daily_limit:
         return DailyApiLimitExceeded(
             f"Salesforce refused further API calls for sync {ctx.sync}: the org's daily API "
             f"allocation is used up ({error.code}: {error.message}). {progress} Wait for the "
             "rolling 24-hour window to free calls, or raise the org's API allocation, then "
-            f"re-materialize the batch: only the {left} rows left are sent.",
+            f"re-materialize the batch: only the {left + waiting} rows left are settled.",
             partial,
         )
     return WriteError(

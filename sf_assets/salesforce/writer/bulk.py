@@ -1,10 +1,12 @@
 """Bulk API 2.0 ingest jobs through the raw endpoints: create, upload one CSV, close, poll,
 read the result files.
 
-A job's id and the keys it carries go to staging right after the job is created and before any
-data is uploaded, so a run that dies at any later point leaves a job the next run can ask
-Salesforce about instead of uploading the rows again. Results are matched to rows through the
-match_on column Salesforce echoes back, never by position: their order is not guaranteed.
+A job's id, its operation, the field it matches on and the value sent for every key go to the
+state store right after the job is created and before any data is uploaded, so a run that dies
+at any later point leaves a job the next run can ask Salesforce about, and read the results of,
+without knowing how it was sent. Results are matched to rows through the match column
+Salesforce echoes back (the sync's match field, or `Id` for a write sent by Id after a lookup),
+never by position: their order is not guaranteed.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ from sf_assets.salesforce.bulk2.polling import poll_job
 from sf_assets.salesforce.errors import OutcomeUnknown, SalesforceApiError
 from sf_assets.salesforce.writer import lookup, outcomes, wire
 from sf_assets.salesforce.writer.context import WriteContext
-from sf_assets.salesforce.writer.crash import crash_point
 from sf_assets.salesforce.writer.errors import BulkJobFailed, WriteError
 
 JOBS = "jobs/ingest"
@@ -31,21 +32,24 @@ UPLOAD_ATTEMPTS = 3
 
 @dataclass(frozen=True)
 class Started:
-    """A job Salesforce holds the rows of: what is needed to read its results later."""
+    """A job Salesforce holds the rows of: everything needed to read its results later."""
 
     job_id: str
     keys: pl.Series
     created_at: datetime
+    operation: str
+    match_field: str
+    key_map: pl.DataFrame  # `_key`, `_match`: the match field's value sent for each key
 
 
-def send(ctx: WriteContext, rows: pl.DataFrame, *, last_round: bool) -> pl.Series:
+def send(ctx: WriteContext, rows: pl.DataFrame) -> pl.Series:
     """Write `rows` in as many jobs as the size limit needs; returns the keys that failed with
     UNABLE_TO_LOCK_ROW. Raises BulkJobFailed (after recording) when Salesforce failed a job."""
     started = [start(ctx, part, body) for part, body in split(ctx, rows)]
     locked: list[pl.Series] = []
     failed: list[str] = []
     for job in started:
-        answered, info = finish(ctx, job, last_round=last_round)
+        answered, info = finish(ctx, job)
         locked.append(outcomes.locked_keys(answered))
         if info["state"] != "JobComplete":
             failed.append(
@@ -99,14 +103,20 @@ def start(ctx: WriteContext, rows: pl.DataFrame, body: bytes) -> Started:
             )
             abort(ctx, job_id)
             continue
-        crash_point("bulk_upload")
         close(ctx, job_id)
-        crash_point("bulk_close")
         ctx.count_sent(rows.height)
         ctx.log.info(
             "Bulk job %s: %d rows (%.1f MB) uploaded", job_id, rows.height, len(body) / 1e6
         )
-        return Started(job_id, rows["_key"], created_at)
+        target = ctx.target
+        return Started(
+            job_id,
+            rows["_key"],
+            created_at,
+            target.operation,
+            target.match_on,
+            ctx.key_map(rows["_key"]),
+        )
     raise WriteError(f"the Bulk upload broke off {UPLOAD_ATTEMPTS} times; nothing was sent")
 
 
@@ -164,15 +174,12 @@ def patch_state(ctx: WriteContext, job_id: str, state: str) -> None:
 # -- results ----------------------------------------------------------------------------------
 
 
-def finish(
-    ctx: WriteContext, job: Started, *, last_round: bool
-) -> tuple[pl.DataFrame, dict[str, Any]]:
+def finish(ctx: WriteContext, job: Started) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Wait for the job, then record one outcome per row it carried."""
     final = poll(ctx, job.job_id)
     answered = read_outcomes(ctx, job, final)
-    crash_point("bulk_results")
     ctx.record(
-        answered, api="bulk", close_jobs=[(job.job_id, final["state"])], last_round=last_round
+        answered, api="bulk", close_jobs=[(job.job_id, final["state"])], operation=job.operation
     )
     counts = dict(answered.group_by("status").len().iter_rows())
     ctx.log.info("Bulk job %s %s: %s", job.job_id, final["state"], counts)
@@ -192,8 +199,9 @@ def poll(ctx: WriteContext, job_id: str) -> dict[str, Any]:
 
 def read_outcomes(ctx: WriteContext, job: Started, final: dict[str, Any]) -> pl.DataFrame:
     """Successful and failed rows from the result files; rows Salesforce never processed are
-    not sent; rows in no file at all are resolved like a lost answer."""
-    match = ctx.target.match_on
+    not sent; rows in no file at all are resolved like a lost answer. Everything comes from
+    the job itself, so a later run reads the results of any job the same way."""
+    match = job.match_field
     complete = final["state"] == "JobComplete"
     successful = result_file(ctx, job.job_id, "successfulResults", ["sf__Id", "sf__Created", match])
     failed = (
@@ -201,14 +209,13 @@ def read_outcomes(ctx: WriteContext, job: Started, final: dict[str, Any]) -> pl.
         if final.get("numberRecordsFailed", 0) or not complete
         else pl.DataFrame(schema=dict.fromkeys(["sf__Id", "sf__Error", match], pl.Utf8))
     )
-    key_map = ctx.key_map(job.keys)
     answered = outcomes.from_bulk(
         successful,
         failed,
-        key_map,
+        job.key_map,
         match_column=match,
         job_id=job.job_id,
-        operation=ctx.target.operation,
+        operation=job.operation,
     )
     rest = job.keys.filter(~job.keys.is_in(answered["_key"].implode()))
     if rest.is_empty():
@@ -217,7 +224,7 @@ def read_outcomes(ctx: WriteContext, job: Started, final: dict[str, Any]) -> pl.
     unprocessed = pl.Series([], dtype=pl.Utf8)
     if not complete:
         echoed = result_file(ctx, job.job_id, "unprocessedrecords", [match])[match]
-        unprocessed = key_map.filter(pl.col("_match").is_in(echoed.implode()))["_key"]
+        unprocessed = job.key_map.filter(pl.col("_match").is_in(echoed.implode()))["_key"]
     code = "BULK_JOB_FAILED" if final["state"] == "Failed" else "BULK_JOB_ABORTED"
     never = outcomes.rows(unprocessed, "not_sent", job_id=job.job_id, code=code, message=message)
     unknown = rest.filter(~rest.is_in(unprocessed.implode()))
@@ -225,17 +232,20 @@ def read_outcomes(ctx: WriteContext, job: Started, final: dict[str, Any]) -> pl.
 
 
 def resolve_unknown(ctx: WriteContext, job: Started, keys: pl.Series) -> pl.DataFrame:
-    """Rows the job carried but no result file mentions: inserts are looked up, repeatable
-    operations are simply sent again."""
+    """Rows the job carried but no result file mentions: inserts are looked up (only records
+    this sync can have created count), repeatable operations are simply sent again."""
     if keys.is_empty():
         return outcomes.empty()
     ctx.log.warning("Bulk job %s: %d rows are in no result file", job.job_id, keys.len())
-    if ctx.target.operation != "insert":
+    if job.operation != "insert":
         return outcomes.rows(
             keys, "not_sent", job_id=job.job_id, code="NO_RESULT", message="in no result file"
         )
-    found = lookup.existing(ctx, keys, job.created_at)
-    return outcomes.rows(found["_key"], "created", job_id=job.job_id, target_ids=found["target_id"])
+    sent = job.key_map.filter(pl.col("_key").is_in(keys.implode()))
+    settled, _ = lookup.resolve_lost_inserts(
+        ctx, sent, job.match_field, job.created_at, job_id=job.job_id
+    )
+    return settled
 
 
 def result_file(ctx: WriteContext, job_id: str, kind: str, columns: list[str]) -> pl.DataFrame:

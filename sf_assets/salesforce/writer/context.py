@@ -11,6 +11,7 @@ from sf_assets.salesforce.api import MASK, Api
 from sf_assets.salesforce.hints import hint
 from sf_assets.salesforce.writer import outcomes, wire
 from sf_assets.salesforce.writer.model import WriteJob
+from sf_assets.state import BatchLease, JobStart, Settlement
 
 LIMIT = "REQUEST_LIMIT_EXCEEDED"
 
@@ -62,17 +63,21 @@ def _looks_up(job: WriteJob) -> bool:
 
 
 class WriteContext:
-    """What the REST and Bulk paths share: the job, the API, the row keys and the counters."""
+    """What the REST and Bulk paths share: the job, the API, the lease, the row keys and the
+    counters. `target` and `keys` describe the write being sent (a looked-up write points them
+    at the plain write it is made of, see writer.matched); `match_values` always holds the
+    sync's own match field."""
 
-    def __init__(self, job: WriteJob, api: Api) -> None:
+    def __init__(self, job: WriteJob, api: Api, lease: BatchLease) -> None:
         self.job = job
         self.api = api
+        self.lease = lease
         self.log = job.log
         self.options = job.options
         self.target = WriteTarget.of(job)
         self.keys = wire.match_text(job.mapped, self.target.match_on, job.object_fields)
+        self.match_values = self.keys
         self.api_name = "rest"  # the API this write sends through: "rest" or "bulk"
-        self.remaining: int | None = None  # rows still to settle; known once pending is known
         self.sent = 0
         self.first_round = True  # lock retries resend rows already counted as sent
         self.bulk_job_ids: list[str] = []
@@ -90,15 +95,23 @@ class WriteContext:
         return self.job.batch
 
     def start_job(self, job_id: str, api: str, keys: pl.Series, state: str) -> None:
+        """Record the write, with the match value sent for every key, before its data leaves."""
+        sent = self.key_map(keys)
+        same = sent["_match"].equals(sent["_key"])  # matching on the key column: kept once
         self.job.staging.start_job(
             self.sync,
             self.batch,
-            job_id=job_id,
-            api=api,
-            operation=self.target.operation,
-            keys=keys,
-            run_id=self.job.run_id,
-            state=state,
+            JobStart(
+                job_id=job_id,
+                api=api,
+                operation=self.target.operation,
+                match_field=self.target.match_on,
+                keys=sent["_key"],
+                matches=None if same else sent["_match"],
+                state=state,
+                run_id=self.job.run_id,
+            ),
+            lease=self.lease.token,
         )
 
     def record(
@@ -107,50 +120,63 @@ class WriteContext:
         *,
         api: str,
         close_jobs: Sequence[tuple[str, str]] = (),
-        last_round: bool = True,
+        operation: str | None = None,
     ) -> None:
-        """Write outcomes, close their jobs and, when this settles the last row, move the
-        watermark: one transaction, after Salesforce has answered."""
-        if self.remaining is not None:
-            self.remaining -= outcomes.final(answered, last_round=last_round).height
-        done = self.remaining is not None and self.remaining <= 0
+        """Write outcomes and close their jobs: one transaction, after Salesforce answered.
+        `operation` is the one the rows were sent with, when not the current target's (a
+        resumed job)."""
         self.job.staging.record_outcomes(
             self.sync,
             self.batch,
-            self._ledger_rows(answered, api),
+            self._ledger_rows(answered, api, operation or self.target.operation),
             run_id=self.job.run_id,
+            lease=self.lease.token,
             close_jobs=close_jobs,
-            watermark=done,
         )
-        if done:
-            self.log.info(
-                "batch %s of %s: every row answered; watermark moved", self.batch, self.sync
-            )
 
-    def _ledger_rows(self, answered: pl.DataFrame, api: str) -> pl.DataFrame:
-        mapped = self.job.mapped
-        hashes = mapped.filter(pl.col("_key").is_in(answered["_key"].implode())).select(
-            "_key", "_hash"
+    def settle(self, settlement: Settlement) -> None:
+        """The final commit: the batch's status and the lease's release, together."""
+        self.lease.settle(
+            lambda token: self.job.staging.record_outcomes(
+                self.sync,
+                self.batch,
+                self._ledger_rows(outcomes.empty(), "none", self.target.operation),
+                run_id=self.job.run_id,
+                lease=token,
+                settle=settlement,
+            )
         )
+
+    def _ledger_rows(self, answered: pl.DataFrame, api: str, operation: str) -> pl.DataFrame:
+        mapped = self.job.mapped
+        wanted = answered["_key"].implode()
+        hashes = mapped.filter(pl.col("_key").is_in(wanted)).select("_key", "_hash")
+        values = self.match_values.filter(pl.col("_key").is_in(wanted))
         codes = answered["error_code"].drop_nulls().unique().to_list()
         hints = {code: hint(code) for code in codes}
         limit = pl.col("error_code") == LIMIT
-        return answered.join(hashes, on="_key", how="left").select(
-            pl.col("_key").alias("source_key"),
-            "target_id",
-            pl.lit(self.target.operation).alias("operation"),
-            pl.lit(api).alias("api"),
-            "status",
-            "error_code",
-            self._scrubbed(pl.col("error_message")).alias("error_message"),
-            pl.when(limit & pl.col("error_message").str.contains("Concurrent"))
-            .then(pl.lit(hint(LIMIT, "Concurrent")))
-            .otherwise(
-                pl.col("error_code").replace_strict(hints, default=None, return_dtype=pl.Utf8)
+        return (
+            answered.join(hashes, on="_key", how="left")
+            .join(values, on="_key", how="left")
+            .select(
+                pl.col("_key").alias("source_key"),
+                "target_id",
+                pl.lit(operation).alias("operation"),
+                pl.lit(api).alias("api"),
+                "status",
+                "error_code",
+                self._scrubbed(pl.col("error_message")).alias("error_message"),
+                pl.when(limit & pl.col("error_message").str.contains("Concurrent"))
+                .then(pl.lit(hint(LIMIT, "Concurrent")))
+                .otherwise(
+                    pl.col("error_code").replace_strict(hints, default=None, return_dtype=pl.Utf8)
+                )
+                .alias("hint"),
+                pl.col("_hash").alias("content_hash"),
+                "job_id",
+                pl.lit(self.target.object).alias("object"),
+                pl.col("_match").alias("match_value"),
             )
-            .alias("hint"),
-            pl.col("_hash").alias("content_hash"),
-            "job_id",
         )
 
     def _scrubbed(self, text: pl.Expr) -> pl.Expr:
@@ -160,5 +186,7 @@ class WriteContext:
         return text
 
     def key_map(self, keys: pl.Series | list[str]) -> pl.DataFrame:
-        """`_match` (the match_on text as sent) to `_key`, for the given row keys."""
-        return self.keys.filter(pl.col("_key").is_in(pl.Series(keys, dtype=pl.Utf8).implode()))
+        """`_key` and `_match` (the match_on text as sent) of the given row keys, in their
+        order."""
+        wanted = pl.DataFrame({"_key": pl.Series(keys, dtype=pl.Utf8)})
+        return wanted.join(self.keys, on="_key", how="left", maintain_order="left")

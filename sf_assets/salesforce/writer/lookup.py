@@ -1,14 +1,19 @@
-"""Finding out what a lost answer did: which of a set of keys now exist in Salesforce.
+"""Finding records in Salesforce by a match field: what a lost insert created, which ids a
+write by lookup goes to, and whether deleted records are gone.
 
 An insert whose answer never arrived may or may not have created its records, and sending it
-again could create them twice. The keys are looked up with SOQL on the match_on field instead,
-limited to records created since the send started (less a margin for clock skew), so that an
-older record that happens to share a non-unique value is not taken for the one sent.
+again could create them twice; taking some other record for it would lose the row. A lost
+insert is therefore resolved only against records this sync can have created: holding the
+row's match value, created since the write started (less a margin for clock skew), and not
+already known to the ledger (any sync's): a record an earlier batch created, or another sync,
+is never adopted for a row. When more than one unknown record fits, the row fails for a
+person to look at instead of being guessed.
 """
 
 from __future__ import annotations
 
 import io
+from collections.abc import Set
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -17,11 +22,14 @@ import polars as pl
 from sf_assets.salesforce import soql
 from sf_assets.salesforce.bulk2 import query
 from sf_assets.salesforce.describe import NUMBER_TYPES
+from sf_assets.salesforce.writer import outcomes
 from sf_assets.salesforce.writer.context import WriteContext
 from sf_assets.salesforce.writer.errors import WriteError
 
 URL_BUDGET = 12_000  # characters of encoded SOQL per call; Salesforce refuses URIs over 16,384
-CLOCK_MARGIN = timedelta(minutes=15)
+CLOCK_MARGIN = timedelta(minutes=5)
+AMBIGUOUS = "LOST_ANSWER_AMBIGUOUS"
+SHOWN_IDS = 5
 # Keys from which a lookup reads the object with one Bulk query job instead of SOQL IN calls
 # (bulk_records). Measured against an org of 1,000,000 Contacts matching by Email
 # (bench/match_lookup.py, see BENCHMARKS.md): the Bulk job costs 0.78 s and 7 calls whatever
@@ -31,12 +39,16 @@ CLOCK_MARGIN = timedelta(minutes=15)
 BULK_LOOKUP_KEYS = 2_000
 
 
-def queries(ctx: WriteContext, values: list[str], since: datetime | None) -> list[str]:
-    """SELECTs covering every value, each short enough to travel in a URL; `since` limits
-    them to records created from then on (less the clock margin)."""
-    target = ctx.target
-    field_type = ctx.job.object_fields.get(target.match_on)
-    head = f"SELECT Id, {target.match_on} FROM {target.object} WHERE {target.match_on} IN ("
+def queries(
+    ctx: WriteContext, values: list[str], since: datetime | None, match_field: str | None = None
+) -> list[str]:
+    """SELECTs covering every value of `match_field` (the target's by default), each short
+    enough to travel in a URL; `since` limits them to records created from then on (less
+    the clock margin)."""
+    field = match_field or ctx.target.match_on
+    field_type = ctx.job.object_fields.get(field)
+    selected = "Id" if field.lower() == "id" else f"Id, {field}"
+    head = f"SELECT {selected} FROM {ctx.target.object} WHERE {field} IN ("
     tail = ")"
     if since is not None:
         after = (since - CLOCK_MARGIN).astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -58,27 +70,94 @@ def queries(ctx: WriteContext, values: list[str], since: datetime | None) -> lis
     return result
 
 
-def existing(ctx: WriteContext, keys: pl.Series, since: datetime) -> pl.DataFrame:
-    """Rows of `keys` found in Salesforce: `_key`, `target_id`."""
-    wanted = ctx.key_map(keys)
-    found: list[tuple[str, str]] = []
-    for statement in queries(ctx, wanted["_match"].drop_nulls().to_list(), since):
-        found += fetch(ctx, statement)
-    ctx.log.info("looked up %d keys after a lost answer: %d found", wanted.height, len(found))
-    frame = pl.DataFrame(found, schema={"target_id": pl.Utf8, "_found": pl.Utf8}, orient="row")
-    matched = wanted.with_columns(pl.col("_match").str.to_lowercase().alias("_found")).join(
-        frame.with_columns(pl.col("_found").str.to_lowercase()), on="_found", how="inner"
+def resolve_lost_inserts(
+    ctx: WriteContext,
+    sent: pl.DataFrame,
+    match_field: str,
+    since: datetime,
+    *,
+    job_id: str,
+    known: Set[str] = frozenset(),
+) -> tuple[pl.DataFrame, pl.Series]:
+    """What a lost insert of `sent` (`_key`, `_match`) created: outcomes for the rows settled
+    (created, or failed as ambiguous) and the keys that were not created (safe to send).
+    `known` holds ids this write already has answers for but has not committed yet."""
+    values = sent["_match"].drop_nulls().unique().to_list()
+    candidates = records_since(ctx, values, match_field, since)
+    theirs = ctx.job.staging.recorded_ids(candidates["Id"].to_list()) | set(known)
+    known_ids = pl.Series(sorted(theirs), dtype=pl.Utf8).implode()
+    ours = candidates.filter(~pl.col("Id").is_in(known_ids))
+    field_type = ctx.job.object_fields.get(match_field)
+    by_value = ours.group_by(normalized("_found", field_type).alias("_norm")).agg(
+        pl.col("Id").sort().alias("ids")
     )
-    return matched.unique("_key", keep="first").select("_key", "target_id")
+    matched = sent.with_columns(normalized("_match", field_type).alias("_norm")).join(
+        by_value, on="_norm", how="inner"
+    )
+    single = matched.filter(pl.col("ids").list.len() == 1)
+    several = matched.filter(pl.col("ids").list.len() > 1)
+    created = outcomes.rows(
+        single["_key"], "created", job_id=job_id, target_ids=single["ids"].list.first()
+    )
+    messages = [
+        ambiguous_message(ctx, match_field, value, ids)
+        for value, ids in several.select("_match", "ids").iter_rows()
+    ]
+    ambiguous = outcomes.rows(several["_key"], "failed", job_id=job_id, code=AMBIGUOUS)
+    ambiguous = ambiguous.with_columns(pl.Series("error_message", messages, dtype=pl.Utf8))
+    ctx.log.info(
+        "resolved a lost insert of %d rows by %s: %d created, %d ambiguous, %d not created; "
+        "%d look-alike records known to the ledger ignored",
+        sent.height,
+        match_field,
+        single.height,
+        several.height,
+        sent.height - matched.height,
+        candidates.height - ours.height,
+    )
+    settled = pl.concat([created, ambiguous])
+    return settled, sent.filter(~pl.col("_key").is_in(matched["_key"].implode()))["_key"]
 
 
-def fetch(ctx: WriteContext, statement: str) -> list[tuple[str, str]]:
-    """(Id, match_on value) of every record the query returns, page by page."""
+def ambiguous_message(ctx: WriteContext, match_field: str, value: str, ids: list[str]) -> str:
+    shown = ", ".join(ids[:SHOWN_IDS]) + (" …" if len(ids) > SHOWN_IDS else "")
+    return (
+        f"the answer to this insert was lost, and {len(ids)} {ctx.target.object} records "
+        f"created since then have {match_field} {value!r} and are unknown to the ledger "
+        f"({shown}): one may be this row, the others someone else's. Check them, delete "
+        "any duplicate, then re-run the batch (or S_retry_rejects) to settle the row."
+    )
+
+
+def records_since(
+    ctx: WriteContext, values: list[str], match_field: str, since: datetime
+) -> pl.DataFrame:
+    """`Id`, `_found` of the records created since `since` (less the margin) holding one of
+    `values` in `match_field`."""
+    found: list[tuple[str, str]] = []
+    for statement in queries(ctx, values, since, match_field):
+        found += fetch(ctx, statement, match_field)
+    return pl.DataFrame(found, schema={"Id": pl.Utf8, "_found": pl.Utf8}, orient="row")
+
+
+def missing_ids(ctx: WriteContext, ids: list[str]) -> set[str]:
+    """The given record ids that Salesforce no longer has (deleted, or never there)."""
+    present: set[str] = set()
+    for statement in queries(ctx, ids, None, "Id"):
+        present.update(record_id for record_id, _ in fetch(ctx, statement, "Id"))
+    return set(ids) - present
+
+
+def fetch(
+    ctx: WriteContext, statement: str, match_field: str | None = None
+) -> list[tuple[str, str]]:
+    """(Id, match field value) of every record the query returns, page by page."""
+    field = match_field or ctx.target.match_on
     found: list[tuple[str, str]] = []
     path = "query?q=" + quote(statement, safe="")
     while path:
         page = ctx.api.call("GET", path, idempotent=True).json()
-        found += [(r["Id"], str(r[ctx.target.match_on])) for r in page["records"]]
+        found += [(r["Id"], str(r[field])) for r in page["records"]]
         path = page.get("nextRecordsUrl") or ""
     return found
 

@@ -33,7 +33,7 @@ Send = Callable[..., pl.Series]
 SHOWN_IDS = 10  # ids listed in a MULTIPLE_MATCHES message
 
 
-def send(ctx: WriteContext, rows: pl.DataFrame, *, last_round: bool, via: Send) -> pl.Series:
+def send(ctx: WriteContext, rows: pl.DataFrame, *, via: Send) -> pl.Series:
     """Look up `rows`, settle the keys that need no write, and write the rest through `via`
     (rest.send or bulk.send); returns the keys that failed with UNABLE_TO_LOCK_ROW."""
     found = lookup.matching(ctx, rows["_key"])
@@ -46,10 +46,10 @@ def send(ctx: WriteContext, rows: pl.DataFrame, *, last_round: bool, via: Send) 
     settled = [several(ctx, found.filter(count > 1))]
     if not creating:
         settled.append(outcomes.rows(missing["_key"], "not_found", job_id=None))
-    ctx.record(pl.concat(settled), api="none", last_round=last_round)
-    locked = [by_id(ctx, rows, single, last_round=last_round, via=via)]
+    ctx.record(pl.concat(settled), api="none")
+    locked = [by_id(ctx, rows, single, via=via)]
     if creating:
-        locked.append(inserts(ctx, rows, missing["_key"], last_round=last_round, via=via))
+        locked.append(inserts(ctx, rows, missing["_key"], via=via))
     return pl.concat(locked)
 
 
@@ -85,9 +85,7 @@ def guard_delete(ctx: WriteContext, deleting: int) -> None:
     )
 
 
-def by_id(
-    ctx: WriteContext, rows: pl.DataFrame, ids: pl.DataFrame, *, last_round: bool, via: Send
-) -> pl.Series:
+def by_id(ctx: WriteContext, rows: pl.DataFrame, ids: pl.DataFrame, *, via: Send) -> pl.Series:
     """Update (or delete) the rows that matched one record, by its Id."""
     if ids.is_empty():
         return pl.Series("_key", [], dtype=pl.Utf8)
@@ -101,18 +99,16 @@ def by_id(
     frame = rows.select(fields).join(ids, on="_key", how="inner")
     keys = frame.select("_key", pl.col("Id").alias("_match"))
     with sending(ctx, ctx.target.sending(operation, "Id"), keys):
-        return via(ctx, frame, last_round=last_round)
+        return via(ctx, frame)
 
 
-def inserts(
-    ctx: WriteContext, rows: pl.DataFrame, keys: pl.Series, *, last_round: bool, via: Send
-) -> pl.Series:
+def inserts(ctx: WriteContext, rows: pl.DataFrame, keys: pl.Series, *, via: Send) -> pl.Series:
     """Create the rows no record matched (the target creates missing records)."""
     if keys.is_empty():
         return pl.Series("_key", [], dtype=pl.Utf8)
     frame = rows.filter(pl.col("_key").is_in(keys.implode()))
     with sending(ctx, ctx.target.sending("insert", ctx.target.match_on), ctx.keys):
-        return via(ctx, frame, last_round=last_round)
+        return via(ctx, frame)
 
 
 @contextmanager

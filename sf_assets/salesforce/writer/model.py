@@ -10,7 +10,7 @@ import polars as pl
 from resources.salesforce import SalesforceResource
 from sf_assets.salesforce.options import ApiOptions
 from sf_assets.specs import SyncSpec
-from sf_assets.state.store import StagingStore
+from sf_assets.state import RunStatus, StateStore
 
 FAILURE_SCHEMA = {
     "_key": pl.Utf8,
@@ -38,7 +38,7 @@ class WriteJob:
     batch: str
     mapped: pl.DataFrame
     salesforce: SalesforceResource
-    staging: StagingStore
+    staging: StateStore
     run_id: str
     log: logging.Logger  # Dagster's context.log in assets
     object_fields: dict[str, str]  # target field API name -> describe type (for formatting)
@@ -49,6 +49,12 @@ class WriteJob:
     # Which rows are sent (writer/selection.py): "unsent" (rows without a success: batches),
     # "changed" (rows whose content differs from their last success), "all" (forced resend).
     resend: str = "unsent"
+    # What the Dagster instance says of a run (sf_assets.state.lease): lets a second run of the
+    # batch tell a crashed holder of the batch's lease from a live one. None outside Dagster.
+    run_status: RunStatus | None = None
+    # Every key of the batch, when `mapped` holds only some of them (a retry of rejects): the
+    # batch counts as written only once all of them are.
+    batch_keys: pl.Series | None = None
 
 
 @dataclass
@@ -66,3 +72,6 @@ class WriteReport:
     failures: pl.DataFrame  # _key, _row, error_code, error_message, hint (latest failed attempts)
     not_found: int = 0  # keys with no record that an update-only or delete write left alone
     deleted: int = 0
+    skipped: int = 0  # inserts whose key an earlier batch of the sync already created
+    status: str = ""  # the batch afterwards: "written", or "incomplete" while rows are refused
+    refused: int = 0  # keys of the batch still not written (refused, or never sent)

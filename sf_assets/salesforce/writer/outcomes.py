@@ -114,14 +114,6 @@ def from_bulk(
     ).cast(SCHEMA)
 
 
-def final(outcomes: pl.DataFrame, *, last_round: bool) -> pl.DataFrame:
-    """Outcomes that settle their row: not a lock failure that will be retried, not unsent."""
-    keep = pl.col("status") != "not_sent"
-    if not last_round:
-        keep = keep & ~((pl.col("status") == "failed") & (pl.col("error_code") == LOCKED))
-    return outcomes.filter(keep)
-
-
 def locked_keys(outcomes: pl.DataFrame) -> pl.Series:
     return outcomes.filter((pl.col("status") == "failed") & (pl.col("error_code") == LOCKED))[
         "_key"

@@ -1,10 +1,11 @@
 """sObject Collections writes: 200 records a call, committed to the ledger a window at a time.
 
-Each window of calls is remembered in staging (its keys) before the first call leaves and is
-closed in the same transaction that records its outcomes, so a crash in between leaves an
-open window that the next run resolves by lookup rather than by sending again. A call whose
-answer is lost is resolved the same way at once: upserts and updates are safe to repeat,
-inserts are looked up by their match_on value and only the missing rows are sent again.
+Each window of calls is remembered in the state store (its keys and the match values sent)
+before the first call leaves and is closed in the same transaction that records its outcomes,
+so a crash in between leaves an open window that the next run resolves rather than sends again.
+A call whose answer is lost is resolved the same way at once: upserts, updates and deletes are
+safe to repeat, inserts are looked up (writer.lookup: only records this sync can have created)
+and only the rows not created are sent again.
 """
 
 from __future__ import annotations
@@ -19,55 +20,49 @@ from sf_assets.salesforce.errors import OutcomeUnknown, SalesforceApiError
 from sf_assets.salesforce.retry import retryable
 from sf_assets.salesforce.writer import lookup, outcomes, wire
 from sf_assets.salesforce.writer.context import WriteContext
-from sf_assets.salesforce.writer.crash import crash_point
 from sf_assets.salesforce.writer.errors import InDoubt
 
 COLLECTION_SIZE = 200
 
 
-def send(ctx: WriteContext, rows: pl.DataFrame, *, last_round: bool) -> pl.Series:
+def send(ctx: WriteContext, rows: pl.DataFrame) -> pl.Series:
     """Write `rows`; returns the keys that failed with UNABLE_TO_LOCK_ROW."""
     locked = [
-        outcomes.locked_keys(send_window(ctx, window, last_round=last_round))
+        outcomes.locked_keys(send_window(ctx, window))
         for window in rows.iter_slices(ctx.options.rest_window_rows)
     ]
     return pl.concat(locked) if locked else pl.Series("_key", [], dtype=pl.Utf8)
 
 
-def send_window(ctx: WriteContext, window: pl.DataFrame, *, last_round: bool) -> pl.DataFrame:
+def send_window(ctx: WriteContext, window: pl.DataFrame) -> pl.DataFrame:
     job_id = f"rest-{uuid.uuid4().hex[:20]}"
     ctx.start_job(job_id, "rest", window["_key"], "Sending")
     since = datetime.now(UTC)
     answered: list[pl.DataFrame] = []
     try:
         for chunk in window.iter_slices(COLLECTION_SIZE):
-            answered.append(send_chunk(ctx, chunk, job_id, since))
-            crash_point("rest_answer")
+            answered.append(send_chunk(ctx, chunk, job_id, since, _concat(answered)))
     except InDoubt as doubt:
         # Keep the window open: the next run looks its keys up before sending anything.
-        ctx.record(_concat(answered), api="rest", last_round=last_round)
+        ctx.record(_concat(answered), api="rest")
         raise doubt.cause from None
     except (SalesforceApiError, OutcomeUnknown) as error:
         done = _concat(answered)
         unsent = window.filter(~pl.col("_key").is_in(done["_key"].implode()))["_key"]
         code = getattr(error, "code", "OUTCOME_UNKNOWN")
         stopped = outcomes.rows(unsent, "not_sent", job_id=job_id, code=code, message=str(error))
-        ctx.record(
-            pl.concat([done, stopped]),
-            api="rest",
-            close_jobs=[(job_id, "Stopped")],
-            last_round=last_round,
-        )
+        ctx.record(pl.concat([done, stopped]), api="rest", close_jobs=[(job_id, "Stopped")])
         raise
     result = _concat(answered)
-    ctx.record(result, api="rest", close_jobs=[(job_id, "Done")], last_round=last_round)
+    ctx.record(result, api="rest", close_jobs=[(job_id, "Done")])
     return result
 
 
 def send_chunk(
-    ctx: WriteContext, chunk: pl.DataFrame, job_id: str, since: datetime
+    ctx: WriteContext, chunk: pl.DataFrame, job_id: str, since: datetime, earlier: pl.DataFrame
 ) -> pl.DataFrame:
-    """One collections call and its per-row outcomes."""
+    """One collections call and its per-row outcomes; `earlier` holds this window's answers
+    not committed yet (their records are this write's, never another row's)."""
     keys = chunk["_key"]
     try:
         items = post(ctx, chunk)
@@ -76,7 +71,7 @@ def send_chunk(
         if ctx.target.operation != "insert":
             raise  # retries of a repeatable call ran out: the rows count as not sent
         try:
-            return resolve_lost(ctx, chunk, job_id, since)
+            return resolve_lost(ctx, chunk, job_id, since, earlier)
         except Exception as error:
             raise InDoubt(error) from error
     except SalesforceApiError as error:
@@ -91,20 +86,22 @@ def send_chunk(
 
 
 def resolve_lost(
-    ctx: WriteContext, chunk: pl.DataFrame, job_id: str, since: datetime
+    ctx: WriteContext, chunk: pl.DataFrame, job_id: str, since: datetime, earlier: pl.DataFrame
 ) -> pl.DataFrame:
-    """An insert whose answer was lost: keep what was created, send only what is missing."""
+    """An insert whose answer was lost: keep what it created, send only what is missing."""
     resolved: list[pl.DataFrame] = []
     for _ in range(ctx.options.retry_attempts):
-        found = lookup.existing(ctx, chunk["_key"], since)
-        resolved.append(
-            outcomes.rows(found["_key"], "created", job_id=job_id, target_ids=found["target_id"])
+        known = {i for i in pl.concat([earlier, *resolved])["target_id"].to_list() if i}
+        settled, missing = lookup.resolve_lost_inserts(
+            ctx, ctx.key_map(chunk["_key"]), ctx.target.match_on, since, job_id=job_id, known=known
         )
-        chunk = chunk.filter(~pl.col("_key").is_in(found["_key"].implode()))
+        resolved.append(settled)
+        chunk = chunk.filter(pl.col("_key").is_in(missing.implode()))
         if chunk.is_empty():
             return _concat(resolved)
         ctx.log.warning(
-            "an insert's answer was lost; sending the %d rows not found again", chunk.height
+            "an insert's answer was lost; sending the %d rows it did not create again",
+            chunk.height,
         )
         try:
             items = post(ctx, chunk)

@@ -10,7 +10,8 @@
 
 Only upserts and updates can carry a changed row to an existing record. Any other operation
 (an insert would create a second record) never sends a key that already succeeded, whatever the
-mode: the ledger is what keeps those writes exactly once.
+mode: the ledger is what keeps those writes exactly once. (An insert also skips keys that an
+earlier batch created: writer.batch records those as `skipped` before this selection.)
 """
 
 from __future__ import annotations

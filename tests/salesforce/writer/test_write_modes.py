@@ -5,7 +5,6 @@ deletes with their guard."""
 from __future__ import annotations
 
 import uuid
-from pathlib import Path
 from typing import Any
 
 import polars as pl
@@ -14,7 +13,7 @@ import pytest
 from sf_assets.salesforce.bulk2 import query
 from sf_assets.salesforce.writer import WriteError, WriteJob, WriteReport, lookup, write_batch
 from sf_assets.specs import SyncSpec
-from sf_assets.state.store import StagingStore
+from sf_assets.state import DuckDBStateStore, StateStore
 from tests.salesforce.writer.test_writer import (
     APIS,
     CONTACT_FIELDS,
@@ -33,8 +32,8 @@ EXTERNAL_IDS = frozenset({"External_Id__c"})
 
 
 @pytest.fixture
-def staging(tmp_path: Path) -> StagingStore:
-    return StagingStore(path=str(tmp_path / "staging.duckdb"))
+def staging(state_store: StateStore) -> StateStore:
+    return state_store
 
 
 @pytest.fixture
@@ -55,7 +54,7 @@ def spec(operation: str = "upsert", api: str = "rest", **target: Any) -> SyncSpe
 
 
 def write(
-    org: dict[str, Any], store: StagingStore, sync: SyncSpec, frame: pl.DataFrame
+    org: dict[str, Any], store: StateStore, sync: SyncSpec, frame: pl.DataFrame
 ) -> WriteReport:
     job = WriteJob(
         spec=sync,
@@ -76,7 +75,7 @@ def by_email(keys: list[str], **columns: list[Any]) -> pl.DataFrame:
     return mapped(keys, match_on="Email", **columns)
 
 
-def statuses(store: StagingStore) -> dict[str, str]:
+def statuses(store: StateStore) -> dict[str, str]:
     return dict(store.latest_outcomes("fans", BATCH).select("source_key", "status").rows())
 
 
@@ -125,7 +124,7 @@ def test_update_only_never_creates(info, http, staging, api) -> None:
     assert (report.created, report.updated, report.not_found, report.failed) == (0, 3, 2, 0)
     assert len(contacts(http)) == 3
     assert statuses(staging)["fan4@example.com"] == "not_found"
-    assert staging.watermark("fans") == BATCH
+    assert staging.batch_statuses("fans").select("batch", "status").rows() == [(BATCH, "written")]
 
 
 def test_update_with_create_missing_creates(info, http, staging) -> None:
@@ -206,7 +205,7 @@ def test_a_bulk_query_lookup_matches_like_in_lists(info, http, tmp_path, monkeyp
     results = []
     for threshold in (10**9, 1):
         monkeypatch.setattr(lookup, "BULK_LOOKUP_KEYS", threshold)
-        store = StagingStore(path=str(tmp_path / f"staging-{threshold}.duckdb"))
+        store = DuckDBStateStore(path=str(tmp_path / f"staging-{threshold}.duckdb"))
         report = write(info, store, spec("update"), by_email(keys))
         ledger = store.latest_outcomes("fans", BATCH).sort("source_key")
         outcome = ledger.select("source_key", "status", "target_id", "error_code", "error_message")

@@ -27,7 +27,7 @@ from sf_assets.salesforce.writer import (
     write_batch,
 )
 from sf_assets.specs import SyncSpec
-from sf_assets.state.store import StagingStore
+from sf_assets.state import StateStore
 
 APIS = ["rest", "bulk"]
 CONTACT_FIELDS = {
@@ -107,7 +107,7 @@ def emails(n: int) -> list[str]:
 
 def write(
     info: dict[str, Any],
-    staging: StagingStore,
+    staging: StateStore,
     sync: SyncSpec,
     frame: pl.DataFrame,
     *,
@@ -142,13 +142,19 @@ def calls_used(http: Any) -> int:
     return http.admin("GET", "calls")["total"]
 
 
+def status(staging: StateStore, batch: str = "20261122-0930") -> tuple[str, int] | None:
+    """The batch's recorded status and its count of unwritten rows, if its write finished."""
+    found = staging.batch_statuses("fans").filter(pl.col("batch") == batch)
+    return (found["status"][0], found["refused"][0]) if found.height else None
+
+
 def faults(http: Any, **settings: Any) -> None:
     http.admin("PATCH", "faults", json=settings)
 
 
 @pytest.fixture
-def staging(tmp_path: Path) -> StagingStore:
-    return StagingStore(path=str(tmp_path / "staging.duckdb"))
+def staging(state_store: StateStore) -> StateStore:
+    return state_store
 
 
 @pytest.fixture
@@ -170,7 +176,7 @@ def test_insert_creates_every_row_and_records_target_ids(info, http, staging, ap
     assert dict(ledger.select("source_key", "target_id").rows()) == stored
     assert set(ledger["status"]) == {"created"}
     assert set(ledger["content_hash"]) == {f"h-{k}" for k in keys(450)}
-    assert staging.watermark("fans") == "20261122-0930"
+    assert status(staging) == ("written", 0) and report.status == "written"
     assert (report.bulk_job_ids != []) == (api == "bulk")
 
 
@@ -243,7 +249,11 @@ def test_row_failures_are_recorded_with_hints_while_other_rows_are_written(
     assert all(v["error_message"] and v["hint"] for v in failures.values())
     assert "field-level" not in failures["missing"]["hint"]
     assert {r["External_Id__c"] for r in contacts(http)} == {"taken", "ok1", "ok2"}
-    assert staging.watermark("fans") == "20261122-0930"  # every row has its answer
+    # Refused rows leave the batch incomplete: the sensor asks for it again.
+    assert status(staging) == ("incomplete", 5) and (report.status, report.refused) == (
+        "incomplete",
+        5,
+    )
 
 
 @pytest.mark.parametrize("api", APIS)
@@ -328,14 +338,16 @@ def test_concurrent_request_limit_is_retried_until_the_batch_completes(
     faults(http, concurrent_request_limit=1, latency_ms=150)
 
     def hold_the_slot() -> None:
-        for _ in range(4):
+        """Keep the org's one slot busy until the write has been refused at least once."""
+        deadline = time.monotonic() + 30
+        while "REQUEST_LIMIT_EXCEEDED" not in caplog.text and time.monotonic() < deadline:
             http.call("GET", "limits")
 
-    other = threading.Thread(target=hold_the_slot)
-    other.start()
-    while http.admin("GET", "calls")["in_flight"] == 0:
-        time.sleep(0.005)
     with caplog.at_level(logging.WARNING, logger=LOG.name):
+        other = threading.Thread(target=hold_the_slot)
+        other.start()
+        while http.admin("GET", "calls")["in_flight"] == 0:
+            time.sleep(0.005)
         report = write(info, staging, spec("insert", "rest"), mapped(keys(400)))
     other.join()
     assert report.created == 400 and len(contacts(http)) == 400
@@ -356,22 +368,26 @@ def test_daily_limit_stops_with_a_clear_error_and_a_later_run_finishes_exactly_o
     assert stopped.value.report is not None and stopped.value.report.created == 600
     assert len(contacts(http)) == 600
     assert staging.successful_keys("fans", "20261122-0930").len() == 600
-    assert staging.watermark("fans") is None
+    assert status(staging) is None
 
     faults(http, daily_api_limit=15000)
     report = write(info, staging, sync, frame)
     assert (report.already_written, report.sent, report.created) == (600, 400, 400)
     assert sorted(r["External_Id__c"] for r in contacts(http)) == keys(1000)
-    assert staging.watermark("fans") == "20261122-0930"
+    assert status(staging) == ("written", 0)
 
 
 def test_daily_limit_during_a_bulk_job_is_resumed_from_the_job(info, http, staging) -> None:
     sync = spec("insert", "bulk")
     frame = mapped(keys(200))
     faults(http, daily_api_limit=calls_used(http) + 4)  # create, upload, close, one poll
-    with pytest.raises(DailyApiLimitExceeded):
+    with pytest.raises(DailyApiLimitExceeded) as stopped:
         write(info, staging, sync, frame)
     [job] = staging.open_jobs("fans", "20261122-0930")
+    # The rows are in the job Salesforce may have processed: not called "not written".
+    message = str(stopped.value)
+    assert f"200 rows went to Salesforce in bulk write {job.job_id}" in message
+    assert "0 rows of batch 20261122-0930 are not sent yet" in message
 
     faults(http, daily_api_limit=15000)
     report = write(info, staging, sync, frame)
@@ -463,7 +479,7 @@ def test_a_failed_bulk_job_is_recorded_and_its_rows_are_not_marked_written(
     assert set(ledger["status"]) == {"not_sent"} and ledger.height == 40
     assert set(ledger["error_code"]) == {"BULK_JOB_FAILED"}
     assert staging.successful_keys("fans", "20261122-0930").len() == 0
-    assert staging.watermark("fans") is None and contacts(http) == []
+    assert status(staging) is None and contacts(http) == []
 
     faults(http, fail_bulk_jobs=None)
     report = write(info, staging, sync, mapped(keys(40)))
