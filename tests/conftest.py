@@ -10,6 +10,8 @@ import pytest
 import requests
 from sf_sandbox.org import Org
 from sf_sandbox.server import SandboxServer
+
+pytest_plugins = ["tests.support.postgres"]
 from simple_salesforce import Salesforce
 
 from resources.https import TrustingSession
