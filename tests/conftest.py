@@ -10,11 +10,11 @@ import pytest
 import requests
 from sf_sandbox.org import Org
 from sf_sandbox.server import SandboxServer
-
-pytest_plugins = ["tests.support.postgres"]
 from simple_salesforce import Salesforce
 
 from resources.https import TrustingSession
+
+pytest_plugins = ["tests.support.postgres"]
 
 
 @pytest.fixture
