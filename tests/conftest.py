@@ -18,6 +18,8 @@ from sf_assets.state import StateStore
 from tests.state.backends import BACKENDS
 from tests.worker import WorkerPool
 
+pytest_plugins = ["tests.support.postgres"]
+
 
 @pytest.fixture
 def sandbox(tmp_path: Path) -> Iterator[SandboxServer]:
