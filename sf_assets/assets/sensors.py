@@ -21,7 +21,7 @@ def batch_sensor(
         name=f"{spec.name}_batches",
         job=job,
         minimum_interval_seconds=spec.sensor_interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=dg.DefaultSensorStatus(spec.sensor_status.upper()),
         description=f"New batches of {source_label(spec)} become partitions and runs.",
     )
     def batches(context: dg.SensorEvaluationContext, staging: StagingStore) -> dg.SensorResult:

@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import sys
 
-from resources.salesforce import SalesforceLoginError
-from sf_assets.connections import salesforce_from_env
+from sf_assets.cli.org import Clients, ConnectionProblem
 from sf_assets.emarsys.lines import check_columns
 from sf_assets.salesforce.describe import ObjectInfo, UnknownObjectError, describe_object
 from sf_assets.salesforce.object_setup import ObjectSetupError, plan_fields, requirements
 from sf_assets.salesforce.preflight import Finding, check_spec
 from sf_assets.sources import Dataset, DatasetError, Schema
-from sf_assets.specs import (
-    EmarsysSyncSpec,
-    LoadedSpec,
-    SpecError,
-    SyncSpec,
-    load_specs,
-    syncs_dir,
-)
+from sf_assets.specs import EmarsysSyncSpec, LoadedSpec, SyncSpec, read_specs, syncs_dir
 
 
 def findings_for(loaded: LoadedSpec, client: object) -> list[Finding]:
@@ -73,32 +65,26 @@ def _requirement_findings(
 
 
 def run_validate() -> int:
-    try:
-        specs = load_specs()
-    except SpecError as error:
-        print(f"ERROR {error}", file=sys.stderr)
-        return 1
-    if not specs:
+    folder = read_specs()
+    for broken in folder.broken:
+        print(f"ERROR {broken.message}", file=sys.stderr)
+    if not folder.specs and not folder.broken:
         print(f"no sync specs in {syncs_dir()}")
         return 0
-    clients: dict[str, object] = {}
-    errors = 0
-    for loaded in specs:
+    clients = Clients()
+    errors = len(folder.broken)
+    for loaded in folder.specs:
         if isinstance(loaded.spec, EmarsysSyncSpec):
             errors += report(
                 loaded.spec.name, "sales-data file fits the rules", sales_findings(loaded)
             )
             continue
-        connection = loaded.spec.connection
         try:
-            client = (
-                clients.get(connection) or salesforce_from_env(connection, resolved=True).client()
-            )
-        except SalesforceLoginError as error:
-            print(f"ERROR {loaded.spec.name}: cannot log in to '{connection}': {error}")
+            client = clients.get(loaded.spec.connection)
+        except ConnectionProblem as problem:
+            print(f"ERROR {loaded.spec.name}: {problem}")
             errors += 1
             continue
-        clients[connection] = client
         fits = f"{loaded.spec.target.object} mapping fits the org"
         errors += report(loaded.spec.name, fits, findings_for(loaded, client))
     return 1 if errors else 0

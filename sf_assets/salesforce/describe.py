@@ -8,13 +8,14 @@ from a hand-kept list so that a sync is always checked against the org it writes
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from dataclasses import dataclass
 from typing import Any
 
 from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError, SalesforceResourceNotFound
+
+from sf_assets.names import close_names
 
 # API names are letters, digits and underscores; anything else would change the request path.
 OBJECT_NAME = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
@@ -72,6 +73,24 @@ class FieldInfo:
     def matchable(self) -> bool:
         """Whether the field identifies at most one record, so a key can be matched on it."""
         return self.external_id or self.id_lookup or self.unique or self.name == "Id"
+
+    def type_label(self) -> str:
+        """The type as Setup shows it: `string(80)`, `double(18,2)`, `reference(Account)`."""
+        if self.type in ("string", "textarea", "email", "phone", "url", "picklist") and self.length:
+            return f"{self.type}({self.length})"
+        if self.type in DECIMAL_TYPES and self.precision:
+            return f"{self.type}({self.precision},{self.scale})"
+        if self.type == INT_TYPE and self.precision:
+            return f"{self.type}({self.precision})"
+        if self.reference_to:
+            return f"{self.type}({', '.join(self.reference_to)})"
+        return self.type
+
+    def keys(self) -> list[str]:
+        """How the field identifies records: what `match_on` can use."""
+        flags = [("external id", self.external_id), ("idLookup", self.id_lookup)]
+        flags.append(("unique", self.unique))
+        return [name for name, on in flags if on]
 
     @classmethod
     def from_describe(cls, item: dict[str, Any]) -> FieldInfo:
@@ -147,13 +166,6 @@ class ObjectInfo:
             createable=bool(payload.get("createable", True)),
             updateable=bool(payload.get("updateable", True)),
         )
-
-
-def close_names(name: str, candidates: Any, limit: int = 3) -> list[str]:
-    """Candidates that look like a misspelt `name`, compared without case, best first."""
-    by_lower = {candidate.lower(): candidate for candidate in candidates}
-    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=limit, cutoff=0.6)
-    return [by_lower[match] for match in matches]
 
 
 def describe_object(sf: Salesforce, name: str) -> ObjectInfo:

@@ -112,9 +112,8 @@ def send_all(ctx: WriteContext, pending: pl.DataFrame) -> None:
         rows = rows.filter(pl.col("_key").is_in(locked.implode()))
 
 
-def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame:
-    """Rows whose match_on value is empty or shared with another row cannot be tied to their
-    results (nor found after a lost answer): they fail here, with the reason, unsent."""
+def unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame:
+    """Keys (`_key`, `_match`) of pending rows whose match_on value is empty or shared."""
     keys = ctx.keys
     shared = keys.filter(pl.col("_match").is_duplicated())["_match"]
     bad = keys.filter(
@@ -122,7 +121,13 @@ def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame
         | (pl.col("_match") == "")
         | pl.col("_match").is_in(shared.implode())
     )
-    bad = bad.filter(pl.col("_key").is_in(pending["_key"].implode()))
+    return bad.filter(pl.col("_key").is_in(pending["_key"].implode()))
+
+
+def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose match_on value is empty or shared with another row cannot be tied to their
+    results (nor found after a lost answer): they fail here, with the reason, unsent."""
+    bad = unmatchable(ctx, pending)
     if bad.is_empty():
         return pending
     ctx.log.warning(
