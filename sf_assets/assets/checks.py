@@ -18,6 +18,7 @@ COLUMN_ORDER_CHECK = "column_order"
 CUSTOMER_XOR_EMAIL_CHECK = "customer_xor_email"
 UNIQUE_LINES_CHECK = "order_lines_unique"
 NOT_SENT_CHECK = "lines_not_sent_before"
+REFUSED_CHECK = "rows_refused"
 
 
 def writeback_checks(
@@ -85,4 +86,29 @@ def line_checks(
         check_name=NOT_SENT_CHECK,
         passed=sent_elsewhere == 0,
         metadata={"lines sent in earlier batches": sent_elsewhere},
+    )
+
+
+def refused_check(sync: str, batch: str, latest: pl.DataFrame) -> dg.AssetCheckResult:
+    """WARN when Salesforce refused rows of the batch (latest attempt per key), with the next
+    step: the rows wait in the rejects until the data or the org is fixed and retried."""
+    refused = latest.filter(pl.col("status") == "failed") if latest.height else latest
+    metadata: dict[str, object] = {"rows refused": refused.height}
+    if refused.height:
+        metadata["by code"] = {
+            str(code): int(n)
+            for code, n in refused.group_by("error_code")
+            .len()
+            .sort("len", descending=True)
+            .iter_rows()
+        }
+        metadata["next step"] = (
+            f"see {sync}/rejects for each row's reason and hint; fix the data or the org, then "
+            f"launch the job {sync}_retry_rejects for batch {batch} (only these rows are sent)"
+        )
+    return dg.AssetCheckResult(
+        check_name=REFUSED_CHECK,
+        passed=refused.is_empty(),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata=metadata,
     )

@@ -22,7 +22,7 @@ from sf_assets.assets.checks import (
     UNIQUE_LINES_CHECK,
     line_checks,
 )
-from sf_assets.assets.metadata import counts_by, markdown_table
+from sf_assets.assets.metadata import counts_by, table
 from sf_assets.assets.partitions import batch_of, batch_partitions, freshness_policy
 from sf_assets.assets.sensors import batch_sensor
 from sf_assets.assets.source import source_asset
@@ -90,9 +90,7 @@ def build_sales_upload(loaded: LoadedSpec) -> dg.Definitions:
                 "lines to upload": rows.height,
                 "rejected": rejects.height,
                 "rejected by reason": counts_by(rejects, "code"),
-                "rejects sample": dg.MetadataValue.md(
-                    markdown_table(rejects.select("row", "key", "column", "code", "reason"))
-                ),
+                "rejects sample": table(rejects.select("row", "key", "column", "code", "reason")),
                 "columns": ", ".join(spec.target.columns),
             }
         )

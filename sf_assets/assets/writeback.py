@@ -12,8 +12,14 @@ from typing import Any
 import dagster as dg
 import polars as pl
 
-from sf_assets.assets.checks import REQUIRED_CHECK, UNIQUE_CHECK, writeback_checks
-from sf_assets.assets.metadata import counts_by, mapping_table, markdown_table, source_label
+from sf_assets.assets.checks import (
+    REFUSED_CHECK,
+    REQUIRED_CHECK,
+    UNIQUE_CHECK,
+    refused_check,
+    writeback_checks,
+)
+from sf_assets.assets.metadata import counts_by, mapping_table, rejects_table, source_label
 from sf_assets.assets.partitions import batch_of, batch_partitions, freshness_policy, pool_name
 from sf_assets.assets.rejects import collect_rejects
 from sf_assets.assets.resend import WriteConfig, resend_mode, retry_job, rows_to_consider
@@ -23,6 +29,7 @@ from sf_assets.connections import resource_key
 from sf_assets.salesforce.describe import ObjectInfo, describe_object
 from sf_assets.salesforce.mapping import map_batch
 from sf_assets.salesforce.object_setup import ObjectSetupError, ensure_object
+from sf_assets.salesforce.plan import plan_write, write_job
 from sf_assets.salesforce.preflight import check_spec
 from sf_assets.salesforce.writer import WriteJob, write_batch
 from sf_assets.sources import Dataset
@@ -87,10 +94,8 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "mapped": result.rows.height,
                 "rejected": result.rejects.height,
                 "rejected by reason": counts_by(result.rejects, "code"),
-                "rejects sample": dg.MetadataValue.md(
-                    markdown_table(result.rejects.select("row", "key", "column", "code", "reason"))
-                ),
-                "field mapping": dg.MetadataValue.md(mapping_table(spec, obj)),
+                "rejects sample": rejects_table(result.rejects, stage="mapping"),
+                "field mapping": mapping_table(spec, obj),
                 **setup,
             }
         )
@@ -103,10 +108,20 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         pool=pool_name(spec),
         required_resource_keys={sf_key, "staging"},
         freshness_policy=freshness_policy(spec),
-        description=f"{description} Every row's outcome is in the ledger.",
+        description=f"{description} Every row's outcome is in the ledger. Run config "
+        "`plan_only: true` says what a run would write and writes nothing.",
+        check_specs=[
+            dg.AssetCheckSpec(
+                REFUSED_CHECK,
+                asset=[name, "written"],
+                description="Salesforce accepted every row of the batch (WARN: refused rows "
+                f"wait in the rejects for {name}_retry_rejects).",
+            )
+        ],
+        output_required=False,
         **common,
     )
-    def written(context: dg.AssetExecutionContext, config: WriteConfig) -> dg.MaterializeResult:
+    def written(context: dg.AssetExecutionContext, config: WriteConfig) -> Iterator[Any]:
         staging: StagingStore = context.resources.staging
         salesforce = getattr(context.resources, sf_key)
         batch = batch_of(context)
@@ -115,21 +130,23 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
             staging, spec, batch, staging.load_batch(name, "mapped", batch), config
         )
         obj = describe_object(salesforce.client(), spec.target.object)
-        report = write_batch(
-            WriteJob(
-                spec=spec,
-                batch=batch,
-                mapped=rows,
-                salesforce=salesforce,
-                staging=staging,
-                run_id=context.run.run_id,
-                log=context.log,
-                object_fields={f.name: f.type for f in obj.fields.values()},
-                resend=resend,
-                external_ids=frozenset(f.name for f in obj.fields.values() if f.external_id),
-            )
+        job = write_job(
+            spec,
+            obj,
+            batch,
+            rows,
+            salesforce=salesforce,
+            staging=staging,
+            run_id=context.run.run_id,
+            log=context.log,
+            resend=resend,
         )
-        return dg.MaterializeResult(
+        if config.plan_only:
+            log_plan(context, job, staging)
+            return
+        report = write_batch(job)
+        latest = staging.latest_outcomes(name, batch)
+        yield dg.MaterializeResult(
             metadata={
                 "batch": batch,
                 "resend": "rejects only" if config.retry_rejects_only else resend,
@@ -140,6 +157,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "updated": report.updated,
                 "failed": report.failed,
                 "not found": report.not_found,
+                **batch_totals(latest),
                 "rejected before sending": staging.load_batch(
                     name, "mapping_rejects", batch
                 ).height,
@@ -147,9 +165,44 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "API calls used": report.api_calls,
                 "bulk job ids": ", ".join(report.bulk_job_ids) or "none",
                 "duration (s)": round(report.duration_seconds, 3),
-                "failures sample": dg.MetadataValue.md(markdown_table(report.failures)),
-                "field mapping": dg.MetadataValue.md(mapping_table(spec, obj)),
+                "failures sample": rejects_table(
+                    report.failures.select(
+                        pl.col("_row").alias("row"),
+                        pl.col("_key").alias("key"),
+                        pl.col("error_code").alias("code"),
+                        pl.col("error_message").alias("reason"),
+                        "hint",
+                    ),
+                    stage="salesforce",
+                ),
+                "field mapping": mapping_table(spec, obj),
+                **retry_pointer(name, batch, latest),
             }
+        )
+        yield refused_check(name, batch, latest)
+
+    def log_plan(context: dg.AssetExecutionContext, job: WriteJob, staging: StagingStore) -> None:
+        """The plan as an observation of the written asset: visible in the run and on the
+        asset's page, without a materialization (nothing was written)."""
+        plan = plan_write(
+            job, job.mapped.height, staging.load_batch(name, "mapping_rejects", job.batch)
+        )
+        context.log.info(
+            "plan for %s batch %s (nothing written): %s",
+            name,
+            job.batch,
+            ", ".join(f"{k} {v}" for k, v in plan.counts().items()),
+        )
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=[name, "written"],
+                partition=job.batch if context.has_partition_key else None,
+                metadata={
+                    "plan": "what a run would do; nothing was written",
+                    **plan.counts(),
+                    "rejects": rejects_table(plan.rejects),
+                },
+            )
         )
 
     @dg.asset(
@@ -169,10 +222,9 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "batch": batch,
                 "rejected": combined.height,
                 "by reason": counts_by(combined, "code"),
-                "sample": dg.MetadataValue.md(
-                    markdown_table(combined.select("stage", "row", "key", "code", "reason"))
-                ),
+                "sample": rejects_table(combined),
                 "table": f'{name}__rejects (staging database, column "_batch")',
+                **retry_pointer(name, batch, staging.latest_outcomes(name, batch)),
             }
         )
 
@@ -203,3 +255,29 @@ def _preflight(spec: SyncSpec, obj: ObjectInfo, frame: pl.DataFrame) -> None:
             description=f"sync {spec.name}: the mapping does not fit {spec.target.object}:\n"
             + "\n".join(f.line() for f in errors)
         )
+
+
+SUCCESS = ("created", "updated", "deleted")
+
+
+def batch_totals(latest: pl.DataFrame) -> dict[str, Any]:
+    """The batch as a whole, whatever this run did: a re-run that sends nothing still shows
+    what the batch holds (latest outcome per key)."""
+    statuses = latest["status"] if latest.height else pl.Series([], dtype=pl.Utf8)
+    counts = {status: int((statuses == status).sum()) for status in (*SUCCESS, "not_found")}
+    return {
+        "batch written so far": sum(counts[s] for s in SUCCESS),
+        "batch refused": int((statuses == "failed").sum()),
+        "batch by outcome": {k: v for k, v in counts.items() if v}
+        | ({"failed": int((statuses == "failed").sum())} if (statuses == "failed").any() else {}),
+    }
+
+
+def retry_pointer(sync: str, batch: str, latest: pl.DataFrame) -> dict[str, str]:
+    refused = int((latest["status"] == "failed").sum()) if latest.height else 0
+    if not refused:
+        return {}
+    return {
+        "next step": f"{refused} rows were refused: fix the data or the org (each row's hint says "
+        f"how), then launch the job {sync}_retry_rejects for batch {batch}"
+    }

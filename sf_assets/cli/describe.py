@@ -52,7 +52,9 @@ def fields_table(obj: ObjectInfo) -> Table:
 def required(field: FieldInfo) -> str:
     if field.required_on_create:
         return "yes"
-    return "default" if field.defaulted_on_create and not field.nillable else ""
+    # Writable fields the org fills when a row leaves them out (e.g. a picklist default).
+    defaulted = field.createable and field.defaulted_on_create and not field.nillable
+    return "default" if defaulted else ""
 
 
 def yes(flag: bool) -> str:

@@ -19,7 +19,7 @@ import polars as pl
 from resources.salesforce import SalesforceResource
 from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.describe import ObjectInfo
-from sf_assets.salesforce.hints import hint
+from sf_assets.salesforce.hints import hint, reject_hint
 from sf_assets.salesforce.writer import WriteJob, choose_api, lookup, selection
 from sf_assets.salesforce.writer import batch as writer_batch
 from sf_assets.salesforce.writer.context import WriteContext
@@ -162,7 +162,9 @@ def reject_rows(mapping_rejects: pl.DataFrame) -> pl.DataFrame:
         pl.col("key").cast(pl.Utf8),
         pl.col("code").cast(pl.Utf8),
         pl.col("reason").cast(pl.Utf8),
-        pl.col("code").map_elements(hint, return_dtype=pl.Utf8).alias("hint"),
+        pl.col("code")
+        .map_elements(lambda code: reject_hint("mapping", code), return_dtype=pl.Utf8)
+        .alias("hint"),
     )
 
 

@@ -132,7 +132,11 @@ def test_bad_rows_go_to_rejects_with_reasons_and_the_rest_is_written(project, ht
         result = run_batch(defs, instance, "b1")
         assert result.success
         checks = {e.check_name: e.passed for e in result.get_asset_check_evaluations()}
-        assert checks == {"required_fields_present": True, "match_keys_unique": True}
+        assert checks == {
+            "required_fields_present": True,
+            "match_keys_unique": True,
+            "rows_refused": True,  # mapping set the bad rows aside: Salesforce refused none
+        }
         rejects = metadata(result, "rejects")
     assert rejects["rejected"] == 6
     assert set(rejects["by reason"]) >= {
@@ -163,7 +167,9 @@ def test_salesforce_refusals_are_rejects_with_a_hint(project, http):
         rejects = metadata(result, "rejects")
     assert (written["created"], written["failed"]) == (2, 1)
     assert rejects["by reason"] == {"DUPLICATE_VALUE": 1}
-    assert "duplicate value found" in rejects["sample"]
+    (refused,) = [r.data for r in rejects["sample"].records if r.data["stage"] == "salesforce"]
+    assert "duplicate value found" in refused["reason"]
+    assert refused["hint"].startswith("Another record already holds this value")
 
 
 def test_sensor_requests_only_batches_newer_than_the_highest_written(project):

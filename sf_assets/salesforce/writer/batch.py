@@ -72,6 +72,7 @@ def pending_rows(ctx: WriteContext) -> pl.DataFrame:
     pending = mapped.filter(~pl.col("_key").is_in(written_keys(ctx).implode()))
     ctx.api_name = choose_api(ctx.job.spec.api, pending.height)
     ctx.remaining = pending.height
+    ctx.progress.start(pending.height, ctx.api_name)
     ctx.log.info(
         "%s batch %s: %d rows, %d already written, %d to send via %s",
         ctx.sync,

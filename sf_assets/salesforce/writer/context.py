@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
+from sf_assets.progress import RowProgress
 from sf_assets.salesforce.api import MASK, Api
 from sf_assets.salesforce.hints import hint
 from sf_assets.salesforce.writer import outcomes, wire
@@ -76,10 +77,12 @@ class WriteContext:
         self.sent = 0
         self.first_round = True  # lock retries resend rows already counted as sent
         self.bulk_job_ids: list[str] = []
+        self.progress = RowProgress(self.log, f"{job.spec.name} batch {job.batch}")
 
     def count_sent(self, rows: int) -> None:
         if self.first_round:
             self.sent += rows
+            self.progress.advance(rows)
 
     @property
     def sync(self) -> str:
