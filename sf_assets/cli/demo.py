@@ -102,6 +102,10 @@ def seed_org(info: dict[str, Any]) -> tuple[list[str], list[str]]:
         for _ in range(20)
     ]
     session.post(f"{admin}/Order", json=orders).raise_for_status()
+    # Someone entered one new customer twice by hand: the customers sync, matching on Email,
+    # must refuse that row (MULTIPLE_MATCHES) rather than guess which Contact it means.
+    twins = [{"LastName": "Customer7", "Email": "new7@example.org"}] * 2
+    session.post(f"{admin}/Contact", json=twins).raise_for_status()
     items = [{"Name": f"Item {i}", "SKU__c": f"SKU-{i:04d}"} for i in range(1, 9)]
     session.post(f"{admin}/Inventory_Item__c", json=items).raise_for_status()
     order_numbers = sorted(r["OrderNumber"] for r in session.get(f"{admin}/Order").json())
@@ -209,6 +213,8 @@ def print_summary(sync: str, batch: str, metadata: dict[str, Any]) -> None:
     if written.get("not found"):
         parts.append(f"not found {written['not found']}")
     parts.append(f"API calls {written.get('API calls used', 0)}")
+    if not written.get("sent") and "batch written so far" in written:
+        parts.append(f"batch holds {written['batch written so far']}")
     parts.append(f"rejected {rejects.get('rejected', 0)}" + (f" ({reasons})" if reasons else ""))
     print(f"  {sync:<27} {batch:<14} " + ", ".join(parts))
     if "object setup" in mapped and "created" in str(mapped["object setup"]):
