@@ -4,6 +4,7 @@ says "no such X" offers the closest names that exist, compared without case."""
 from __future__ import annotations
 
 import difflib
+import re
 from collections.abc import Iterable
 
 CUTOFF = 0.6  # difflib's ratio below which a name is no longer a plausible misspelling
@@ -20,3 +21,8 @@ def did_you_mean(name: str, candidates: Iterable[str]) -> str:
     """` (did you mean a or b?)`, or nothing when no name is close."""
     close = close_names(name, candidates)
     return f" (did you mean {' or '.join(close)}?)" if close else ""
+
+
+def comparable(name: str) -> str:
+    """A name as a person means it: `Last_Name__c`, `last name` and `LastName` are alike."""
+    return re.sub(r"[^a-z0-9]", "", name.lower().removesuffix("__c"))

@@ -20,6 +20,7 @@ import yaml
 
 from sf_assets.cli.org import ConnectionProblem, login
 from sf_assets.cli.validate import findings_for
+from sf_assets.names import comparable
 from sf_assets.salesforce.describe import FieldInfo, ObjectInfo, UnknownObjectError, describe_object
 from sf_assets.sources import Dataset, DatasetError, Schema
 from sf_assets.sources.schema import ROW_COLUMN
@@ -163,11 +164,6 @@ def choose_batch_column(request: InitRequest, columns: Schema) -> str | None:
 
 
 # -- matching columns to fields ---------------------------------------------------------------
-
-
-def comparable(name: str) -> str:
-    """A name as init compares it: `Last_Name__c`, `last name` and `LastName` are alike."""
-    return re.sub(r"[^a-z0-9]", "", name.lower().removesuffix("__c"))
 
 
 def propose(obj: ObjectInfo, columns: list[str], request: InitRequest) -> Scaffold:

@@ -16,7 +16,7 @@ from typing import Literal
 import polars as pl
 from simple_salesforce import Salesforce
 
-from sf_assets.names import did_you_mean
+from sf_assets.names import comparable, did_you_mean
 from sf_assets.salesforce.describe import (
     DECIMAL_TYPES,
     ID_TYPES,
@@ -145,14 +145,14 @@ class _Check:
 
     def _unknown(self, name: str, column: str) -> None:
         field = self.obj.field(column)
-        if (
-            "." not in name
-            and field
+        looks_reversed = (
+            field is not None
             and field.name == column
-            and not did_you_mean(name, self.obj.fields)
-        ):
-            # `email: Email`: the value is a field's exact API name and the key is nothing like
-            # a field, so the entry was written source column first.
+            and (comparable(name) == comparable(column) or not did_you_mean(name, self.obj.fields))
+        )
+        if "." not in name and field is not None and looks_reversed:
+            # `last_name: LastName`: the value is a field's exact API name and the key is that
+            # field's name as a column would spell it (or nothing like any field).
             self.error(
                 name,
                 f"no such field on {self.obj.name}, but {field.name} is one: the mapping looks "
