@@ -20,7 +20,13 @@ from sf_assets.assets.checks import (
     writeback_checks,
 )
 from sf_assets.assets.metadata import counts_by, mapping_table, rejects_table, source_label
-from sf_assets.assets.partitions import batch_of, batch_partitions, freshness_policy, pool_name
+from sf_assets.assets.partitions import (
+    WHOLE_DATASET,
+    batch_of,
+    batch_partitions,
+    freshness_policy,
+    pool_name,
+)
 from sf_assets.assets.rejects import collect_rejects
 from sf_assets.assets.resend import WriteConfig, resend_mode, retry_job, rows_to_consider
 from sf_assets.assets.sensors import batch_sensor
@@ -110,14 +116,6 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         freshness_policy=freshness_policy(spec),
         description=f"{description} Every row's outcome is in the ledger. Run config "
         "`plan_only: true` says what a run would write and writes nothing.",
-        check_specs=[
-            dg.AssetCheckSpec(
-                REFUSED_CHECK,
-                asset=[name, "written"],
-                description="Salesforce accepted every row of the batch (WARN: refused rows "
-                f"wait in the rejects for {name}_retry_rejects).",
-            )
-        ],
         output_required=False,
         **common,
     )
@@ -179,7 +177,6 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 **retry_pointer(name, batch, latest),
             }
         )
-        yield refused_check(name, batch, latest)
 
     def log_plan(context: dg.AssetExecutionContext, job: WriteJob, staging: StagingStore) -> None:
         """The plan as an observation of the written asset: visible in the run and on the
@@ -228,10 +225,29 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
             }
         )
 
+    @dg.asset_check(
+        asset=written,
+        name=REFUSED_CHECK,
+        description="Salesforce accepted every row of the batch (WARN when it refused rows: "
+        f"they wait in the rejects for {name}_retry_rejects).",
+    )
+    def rows_refused(
+        context: dg.AssetCheckExecutionContext, staging: StagingStore
+    ) -> dg.AssetCheckResult:
+        # The run's batch (checks with their own partitions are still a preview in Dagster).
+        run = context.op_execution_context
+        batch = run.partition_key if run.has_partition_key else WHOLE_DATASET
+        return refused_check(name, batch, staging.latest_outcomes(name, batch))
+
     assets = [source, mapped, written, rejects]
     job = dg.define_asset_job(f"{name}_writeback", selection=dg.AssetSelection.assets(*assets))
     sensors = [batch_sensor(loaded, partitions, job)] if partitions else []
-    return dg.Definitions(assets=assets, jobs=[job, retry_job(spec, assets)], sensors=sensors)
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=[rows_refused],
+        jobs=[job, retry_job(spec, assets)],
+        sensors=sensors,
+    )
 
 
 def _set_up_object(loaded: LoadedSpec, client: Any, frame: pl.DataFrame) -> dict[str, str]:
