@@ -282,9 +282,5 @@ def validate_written(path: Path, client: Any) -> int:
     if errors:
         print(f"{path.name}: fix the {errors} error(s) above, then run `sf-assets validate`")
         return 1
-    print(f"OK    {loaded.spec.name}: {obj_name(loaded)} mapping fits the org")
+    print(f"OK    {loaded.spec.name}: {loaded.spec.target.object} mapping fits the org")
     return 0
-
-
-def obj_name(loaded: LoadedSpec) -> str:
-    return loaded.spec.target.object

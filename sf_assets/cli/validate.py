@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 from sf_assets.cli.org import Clients, ConnectionProblem
+from sf_assets.connections import missing_emarsys_settings, overridden_by_environment
 from sf_assets.emarsys.lines import check_columns
 from sf_assets.salesforce.describe import ObjectInfo, UnknownObjectError, describe_object
 from sf_assets.salesforce.object_setup import ObjectSetupError, plan_fields, requirements
@@ -65,6 +66,11 @@ def _requirement_findings(
 
 
 def run_validate() -> int:
+    for name in overridden_by_environment():
+        print(
+            f"NOTE  {name} is set in the environment and, to another value, in .env: "
+            "sf-assets uses the environment's value, `dg dev` the file's; keep only one"
+        )
     folder = read_specs()
     for broken in folder.broken:
         print(f"ERROR {broken.message}", file=sys.stderr)
@@ -75,6 +81,10 @@ def run_validate() -> int:
     errors = len(folder.broken)
     for loaded in folder.specs:
         if isinstance(loaded.spec, EmarsysSyncSpec):
+            missing = missing_emarsys_settings(loaded.spec.connection)
+            if missing is not None:
+                print(f"ERROR {loaded.spec.name}: {missing.message()}")
+                errors += 1
             errors += report(
                 loaded.spec.name, "sales-data file fits the rules", sales_findings(loaded)
             )

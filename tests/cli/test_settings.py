@@ -81,3 +81,14 @@ def test_describe_names_the_variables_too(tmp_path):
     completed = sf_assets(tmp_path, "describe", "Lead")
     assert completed.returncode == 1
     assert "set SF_USERNAME and SF_PASSWORD" in completed.stderr
+
+
+def test_validate_notes_a_variable_set_differently_in_both_places(tmp_path, sandbox_info):
+    make_project(tmp_path)
+    write_env_file(tmp_path, {**org_settings(sandbox_info), "SF_API_VERSION": "58.0"})
+    completed = sf_assets(tmp_path, "validate", env={"SF_API_VERSION": "59.0"})
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    assert (
+        "NOTE  SF_API_VERSION is set in the environment and, to another value, in .env: "
+        "sf-assets uses the environment's value, `dg dev` the file's; keep only one"
+    ) in completed.stdout
