@@ -155,14 +155,15 @@ def print_plan(plan: Plan) -> None:
     print(f"  update           {plan.update}")
     if plan.operation == "delete":
         print(f"  delete           {plan.delete}")
-    print(f"  leave unchanged  {plan.unchanged} (written before)")
+    print(f"  leave unchanged  {plan.unchanged} (an earlier run settled them)")
     if plan.not_found:
         print(f"  not found        {plan.not_found} (no record has the key; nothing is created)")
     print(f"  reject           {plan.rejects.height}")
     for code, n in plan.rejects.group_by("code").len().sort("len", descending=True).iter_rows():
         print(f"    {code:<30} {n}")
     for row in plan.rejects.head(SHOWN_REJECTS).iter_rows(named=True):
-        print(f"    row {row['row']}: {row['reason']}")
+        named = f"row {row['row']} " in row["reason"]  # mapping reasons name the row already
+        print(f"    {row['reason']}" if named else f"    row {row['row']}: {row['reason']}")
     if plan.rejects.height > SHOWN_REJECTS:
         print(f"    … {plan.rejects.height - SHOWN_REJECTS} more")
     bulk = " plus one per status poll" if plan.api == "bulk" and plan.writes else ""
