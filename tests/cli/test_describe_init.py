@@ -109,3 +109,29 @@ def test_init_names_a_missing_table_with_what_exists(tmp_path, sandbox_info):
     )
     assert completed.returncode == 1
     assert "no table or view 'peeple'" in completed.stderr and "main.people" in completed.stderr
+
+
+def test_init_from_csv_files_matches_labels_and_proposes_the_external_id(tmp_path, sandbox_info):
+    (tmp_path / "exports").mkdir()
+    (tmp_path / "exports" / "a.csv").write_text(
+        "External Id,Last Name,E-mail,_BATCH_ID_\nx-1,One,one@example.com,b1\n"
+    )
+    completed = sf_assets(
+        tmp_path,
+        "init",
+        "people",
+        "--object",
+        "Contact",
+        "--csv",
+        "exports/*.csv",
+        env=org_settings(sandbox_info),
+    )
+    assert completed.returncode == 0, completed.stdout + completed.stderr
+    spec = yaml.safe_load((tmp_path / "syncs" / "people.yaml").read_text())
+    assert spec["source"] == {"csv": "exports/*.csv", "batch_column": "_BATCH_ID_"}
+    assert spec["mapping"] == {
+        "External_Id__c": "External Id",
+        "LastName": "Last Name",
+        "Email": "E-mail",
+    }
+    assert spec["target"]["match_on"] == "External_Id__c"
