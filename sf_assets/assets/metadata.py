@@ -14,6 +14,7 @@ from sf_assets.salesforce.hints import reject_hint
 from sf_assets.specs import SyncSpec
 
 SAMPLE_ROWS = 20
+WRITTEN = ("created", "updated", "deleted")  # outcomes that put the row into Salesforce
 REJECT_COLUMNS = ("stage", "row", "key", "column", "code", "reason", "hint")
 
 
@@ -97,3 +98,25 @@ def source_label(spec: SyncSpec) -> str:
         if value:
             return value
     return "a SQL query"
+
+
+def batch_totals(latest: pl.DataFrame) -> dict[str, Any]:
+    """The batch as a whole from its latest outcome per key, whatever this run did: a re-run
+    that sends nothing still shows what the batch holds."""
+    outcomes = counts_by(latest, "status")
+    return {
+        "batch written so far": sum(outcomes.get(status, 0) for status in WRITTEN),
+        "batch refused": outcomes.get("failed", 0),
+        "batch by outcome": outcomes,
+    }
+
+
+def retry_pointer(sync: str, batch: str, latest: pl.DataFrame) -> dict[str, str]:
+    """Where rows were refused, the one next step: fix, then the retry job."""
+    refused = counts_by(latest, "status").get("failed", 0)
+    if not refused:
+        return {}
+    return {
+        "next step": f"{refused} rows were refused: fix the data or the org (each row's hint "
+        f"says how), then launch the job {sync}_retry_rejects for batch {batch}"
+    }

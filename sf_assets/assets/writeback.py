@@ -19,7 +19,14 @@ from sf_assets.assets.checks import (
     refused_check,
     writeback_checks,
 )
-from sf_assets.assets.metadata import counts_by, mapping_table, rejects_table, source_label
+from sf_assets.assets.metadata import (
+    batch_totals,
+    counts_by,
+    mapping_table,
+    rejects_table,
+    retry_pointer,
+    source_label,
+)
 from sf_assets.assets.partitions import (
     WHOLE_DATASET,
     batch_of,
@@ -271,29 +278,3 @@ def _preflight(spec: SyncSpec, obj: ObjectInfo, frame: pl.DataFrame) -> None:
             description=f"sync {spec.name}: the mapping does not fit {spec.target.object}:\n"
             + "\n".join(f.line() for f in errors)
         )
-
-
-SUCCESS = ("created", "updated", "deleted")
-
-
-def batch_totals(latest: pl.DataFrame) -> dict[str, Any]:
-    """The batch as a whole, whatever this run did: a re-run that sends nothing still shows
-    what the batch holds (latest outcome per key)."""
-    statuses = latest["status"] if latest.height else pl.Series([], dtype=pl.Utf8)
-    counts = {status: int((statuses == status).sum()) for status in (*SUCCESS, "not_found")}
-    return {
-        "batch written so far": sum(counts[s] for s in SUCCESS),
-        "batch refused": int((statuses == "failed").sum()),
-        "batch by outcome": {k: v for k, v in counts.items() if v}
-        | ({"failed": int((statuses == "failed").sum())} if (statuses == "failed").any() else {}),
-    }
-
-
-def retry_pointer(sync: str, batch: str, latest: pl.DataFrame) -> dict[str, str]:
-    refused = int((latest["status"] == "failed").sum()) if latest.height else 0
-    if not refused:
-        return {}
-    return {
-        "next step": f"{refused} rows were refused: fix the data or the org (each row's hint says "
-        f"how), then launch the job {sync}_retry_rejects for batch {batch}"
-    }

@@ -71,9 +71,20 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return project
 
 
+BROKEN_SPEC = """
+name: leads_to_salesforce
+source: {duckdb: .sf-assets/warehouse.duckdb, table: crm.ticket_buyers}
+target: {object: Lead, operation: upsert, match_on: Email}
+mapping: {Email: email, LastName: last_name, Company: company}
+api: sometimes
+"""
+
+
 @pytest.fixture(scope="session")
 def dagster_ui(demo_project: Path) -> Iterator[str]:
-    """`sf-assets ui` on free ports, in its own process group, stopped by its PID."""
+    """`sf-assets ui` on free ports, in its own process group, stopped by its PID; a spec
+    with a mistake sits beside the demo's (as a user's half-written one would)."""
+    (demo_project / "syncs" / "leads_draft.yaml").write_text(BROKEN_SPEC)
     port = free_port()
     log = (demo_project / "ui.log").open("w")
     process = subprocess.Popen(

@@ -41,6 +41,16 @@ def test_lineage_shows_source_mapped_written_rejects(page: Page, dagster_ui: str
     expect(page.get_by_text("3 partitions").first).to_be_visible()
 
 
+def test_a_broken_spec_is_shown_beside_the_working_syncs(page: Page, dagster_ui: str) -> None:
+    visit(page, f"{dagster_ui}/assets/broken_specs/leads_draft", "Broken sync spec")
+    expect(page.get_by_text("Broken sync spec leads_draft.yaml").first).to_be_visible()
+    expect(
+        page.get_by_text(re.compile(r"api: Input should be 'auto', 'rest' or 'bulk'")).first
+    ).to_be_visible()
+    screenshot(page, "0-broken-spec")
+    visit(page, f"{dagster_ui}/locations/{LOCATION}/asset-groups/{CONTACTS}/lineage", "written")
+
+
 def test_each_batch_is_a_partition(page: Page, dagster_ui: str) -> None:
     visit(page, f"{dagster_ui}/assets/{CONTACTS}/written?view=partitions", "20261122-0900")
     for batch in ("20261122-0900", "20261122-0930", BULK_BATCH):
