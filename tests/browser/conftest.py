@@ -35,7 +35,7 @@ CHROMIUM_FLAGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
-UI_START_SECONDS = 180
+UI_START_SECONDS = 300
 STOP_SECONDS = 20
 
 
