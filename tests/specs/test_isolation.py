@@ -96,5 +96,6 @@ def test_a_new_syncs_sensor_starts_stopped_unless_the_spec_says_running(
     monkeypatch.setenv(
         "SF_ASSETS_SYNCS_DIR", str(project(tmp_path, contacts=GOOD + line) / "syncs")
     )
+    monkeypatch.chdir(tmp_path)
     sensor = load_definitions().resolve_sensor_def("contacts_to_salesforce_batches")
     assert sensor.default_status == dg.DefaultSensorStatus[status]
