@@ -106,6 +106,19 @@ def test_written_asset_states_the_batch_totals(page: Page, dagster_ui: str) -> N
     screenshot(page, "6-written-totals")
 
 
+def test_trends_per_batch_are_plotted(page: Page, dagster_ui: str) -> None:
+    """Counts are plain numbers, so Dagster plots them per batch: rows and rejects of each."""
+    visit(page, f"{dagster_ui}/assets/{CONTACTS}/mapped", "rejected by reason")
+    page.get_by_role("button", name="Plots").first.click()
+    for plot in ("rows in", "rejected", "mapped"):
+        expect(page.get_by_text(plot, exact=True).first).to_be_visible()
+    # plotted by partition (the axes themselves are drawn on a canvas)
+    expect(
+        page.get_by_text("the highest data point for each materialized event label")
+    ).to_be_visible()
+    screenshot(page, "7-plots-per-batch")
+
+
 def test_run_log_shows_progress(page: Page, dagster_ui: str, demo_project: Path) -> None:
     run_id = first_run_of(demo_project, f"{CONTACTS}_writeback", BULK_BATCH)
     visit(page, f"{dagster_ui}/runs/{run_id}", "RUN_SUCCESS")
@@ -114,14 +127,14 @@ def test_run_log_shows_progress(page: Page, dagster_ui: str, demo_project: Path)
     )
     line = page.get_by_text(re.compile(r"3999 of 3999 rows sent via bulk \(100%\)")).first
     expect(line).to_be_visible()
-    screenshot(page, "7-run-log-rows-sent")
+    screenshot(page, "8-run-log-rows-sent")
     page.get_by_placeholder("Filter…").or_(page.get_by_placeholder("Filter...")).first.fill(
         "records processed"
     )
     expect(
         page.get_by_text(re.compile(r"JobComplete, 3999 records processed, 0 failed")).first
     ).to_be_visible()
-    screenshot(page, "8-run-log-bulk-job-state")
+    screenshot(page, "9-run-log-bulk-job-state")
 
 
 def first_run_of(project: Path, job: str, batch: str) -> str:
