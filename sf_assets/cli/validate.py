@@ -25,7 +25,8 @@ def findings_for(loaded: LoadedSpec, client: object) -> list[Finding]:
     try:
         columns = Dataset(loaded).columns()
     except DatasetError as error:
-        return [Finding("error", spec.name, None, str(error)), *check_spec(spec, obj, None)]
+        message = str(error).removeprefix(f"{spec.name}: ")  # the finding names the sync
+        return [Finding("error", spec.name, None, message), *check_spec(spec, obj, None)]
     if spec.target.create_object is not None:
         return _requirement_findings(spec, obj, columns)
     return _requirement_findings(spec, obj, columns, missing_only=True)
@@ -119,7 +120,10 @@ def sales_findings(loaded: LoadedSpec) -> list[Finding]:
     try:
         columns = Dataset(loaded).columns()
     except DatasetError as error:
-        return [*found, Finding("error", spec.name, None, str(error))]
+        return [
+            *found,
+            Finding("error", spec.name, None, str(error).removeprefix(f"{spec.name}: ")),
+        ]
     missing = sorted(set(spec.mapping.values()) - set(columns))
     if missing:
         found.append(
