@@ -4,9 +4,10 @@ It makes a sample warehouse of ticket buyers in three batches, starts the sandbo
 own process, reached over HTTPS like any org), lets the sync's sensor find the batches, and
 materializes them one partition at a time in a real Dagster instance. Then it runs every batch
 again to show that nothing is sent twice, and says how to browse the result in the UI
-(`sf-assets ui`). Everything it keeps lives in `.sf-assets/` of the project folder; it never
-writes a file of the user's (`.env` included): the UI command takes the sandbox's settings
-from the org it starts.
+(`sf-assets ui`). Everything it keeps lives in `.sf-assets/demo/` of the project folder, apart
+from anything of the user's: it never writes a file of theirs (not `.env`, not the staging file
+of real syncs in `.sf-assets/`), and the UI command takes the sandbox's settings from the org
+it starts.
 """
 
 from __future__ import annotations
@@ -37,12 +38,13 @@ SYNC_ORDER = (
     "order_lines_to_emarsys",
 )
 CATALOG = "products_catalog"
+DEMO_STATE = Path(".sf-assets") / "demo"  # the demo's own files, relative to the project
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the summary says it all
 
 
 def run_demo(project: Path | None = None, org_port: int = 0) -> int:
     project = (project or Path.cwd()).resolve()
-    state = project / ".sf-assets"
+    state = project / DEMO_STATE
     reset(state)
     warehouse = state / "warehouse.duckdb"
     batches = write_warehouse(warehouse)
@@ -238,7 +240,7 @@ def print_upload_summary(sync: str, batch: str, metadata: dict[str, Any]) -> Non
 
 def print_ui_help() -> None:
     print(
-        "\nBrowse it in the Dagster UI (history and partitions persist in .sf-assets/):\n"
+        f"\nBrowse it in the Dagster UI (history and partitions persist in {DEMO_STATE}/):\n"
         "  uv run sf-assets ui --port 3000 --org-port 8443\n"
         "(it starts the sandbox org on the demo's state and `dg dev`; your own .env is not used)"
     )

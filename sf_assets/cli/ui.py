@@ -2,7 +2,7 @@
 
 It starts the sandbox org on the demo's saved state and then `dg dev` (or `dagster dev` where
 the `dg` command is not installed) with the org's settings in its environment. `dg dev` runs
-from `.sf-assets/ui/` with an explicit workspace file, so Dagster loads no `.env` of the
+from `.sf-assets/demo/ui/` with an explicit workspace file, so Dagster loads no `.env` of the
 project: the demo's UI never picks up, nor leaves behind, a user's connection settings.
 """
 
@@ -16,7 +16,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
-from sf_assets.cli.demo import connection_variables
+from sf_assets.cli.demo import DEMO_STATE, connection_variables
 from sf_assets.cli.local_org import local_org
 
 STOP_TIMEOUT_SECONDS = 20
@@ -24,7 +24,7 @@ STOP_TIMEOUT_SECONDS = 20
 
 def run_ui(ui_port: int, org_port: int, project: Path | None = None) -> int:
     project = (project or Path.cwd()).resolve()
-    state = project / ".sf-assets"
+    state = project / DEMO_STATE
     if not (state / "dagster_home").is_dir():
         print("error: there is no demo to browse yet: run `sf-assets demo` first", file=sys.stderr)
         return 1

@@ -73,7 +73,7 @@ def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 BROKEN_SPEC = """
 name: leads_to_salesforce
-source: {duckdb: .sf-assets/warehouse.duckdb, table: crm.ticket_buyers}
+source: {duckdb: .sf-assets/demo/warehouse.duckdb, table: crm.ticket_buyers}
 target: {object: Lead, operation: upsert, match_on: Email}
 mapping: {Email: email, LastName: last_name, Company: company}
 api: sometimes

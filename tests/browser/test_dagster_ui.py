@@ -139,7 +139,7 @@ def test_run_log_shows_progress(page: Page, dagster_ui: str, demo_project: Path)
 
 def first_run_of(project: Path, job: str, batch: str) -> str:
     """The demo's first run of the batch (the one that wrote it), from the demo's instance."""
-    home = project / ".sf-assets" / "dagster_home"
+    home = project / ".sf-assets" / "demo" / "dagster_home"
     with dg.DagsterInstance.from_config(str(home)) as instance:
         runs = instance.get_runs(
             filters=dg.RunsFilter(job_name=job, tags={"dagster/partition": batch})
