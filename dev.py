@@ -72,7 +72,8 @@ def ensure_chromium() -> None:
         env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
         run("apt-get", "update", "-qq", env=env)
         run("apt-get", "install", "-y", "-qq", "chromium", env=env)
-        return
+        if CHROMIUM.exists():
+            return
     sys.exit(
         f"The browser tests need Chromium at {CHROMIUM}. Install it, e.g. "
         "`sudo apt-get install -y chromium` on Debian or Ubuntu, or point SF_ASSETS_CHROMIUM "
