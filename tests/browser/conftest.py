@@ -36,7 +36,7 @@ CHROMIUM_FLAGS = [
     "--disable-sync",
 ]
 UI_START_SECONDS = 300
-STOP_SECONDS = 20
+STOP_SECONDS = 60  # sf-assets ui gives dg dev and the org their own time to stop
 
 
 def free_port() -> int:
@@ -100,8 +100,12 @@ def dagster_ui(demo_project: Path) -> Iterator[str]:
         wait_until_serving(url, process, demo_project / "ui.log")
         yield url
     finally:
-        stop_group(process)
+        by_sigterm = stop_group(process)
         log.close()
+    # `sf-assets ui` must take `dg dev` (its own process group) down with it on SIGTERM.
+    assert by_sigterm, "sf-assets ui did not stop on SIGTERM"
+    with pytest.raises(requests.ConnectionError):
+        requests.get(f"{url}/server_info", timeout=5)
 
 
 def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) -> None:
@@ -122,18 +126,20 @@ def wait_until_serving(url: str, process: subprocess.Popen[bytes], log: Path) ->
     )
 
 
-def stop_group(process: subprocess.Popen[bytes]) -> None:
-    """SIGTERM to the process group we started, then SIGKILL if it lingers."""
+def stop_group(process: subprocess.Popen[bytes]) -> bool:
+    """SIGTERM to the process group we started, then SIGKILL if it lingers; whether SIGTERM
+    was enough."""
     for sent in (signal.SIGTERM, signal.SIGKILL):
         try:
             os.killpg(process.pid, sent)
         except ProcessLookupError:
-            return
+            return sent == signal.SIGTERM
         try:
             process.wait(timeout=STOP_SECONDS)
-            return
+            return sent == signal.SIGTERM
         except subprocess.TimeoutExpired:
             continue
+    return False
 
 
 @pytest.fixture(scope="session")
