@@ -35,10 +35,11 @@ def test_a_run_without_the_password_fails_naming_the_variable(monkeypatch):
     def needs_the_org() -> None:
         raise AssertionError("the resource should not have been built")
 
-    with pytest.raises(
-        dg.DagsterInvalidConfigError, match='variable "SF_PASSWORD" which is not set'
-    ):
-        dg.materialize([needs_the_org], resources={"salesforce": salesforce_from_env()})
+    unset = pytest.raises(dg.DagsterInvalidConfigError, match='"SF_PASSWORD" which is not set')
+    with dg.instance_for_test() as instance, unset:
+        dg.materialize(
+            [needs_the_org], resources={"salesforce": salesforce_from_env()}, instance=instance
+        )
 
 
 def test_missing_settings_for_each_flow(monkeypatch):

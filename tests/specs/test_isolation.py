@@ -51,13 +51,13 @@ def test_the_code_location_shows_the_broken_spec_beside_the_good_syncs(tmp_path,
     )
     monkeypatch.chdir(tmp_path)
     defs = load_definitions()
-    keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
-    assert {"contacts_to_salesforce/written", f"{BROKEN_GROUP}/leads"} <= keys
-    assert defs.resolve_sensor_def("contacts_to_salesforce_batches") is not None
-    broken = defs.resolve_assets_def(dg.AssetKey([BROKEN_GROUP, "leads"]))
-    description = broken.descriptions_by_key[dg.AssetKey([BROKEN_GROUP, "leads"])]
-    assert "Broken sync spec leads.yaml" in description and "api:" in description
     with dg.instance_for_test() as instance:
+        keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
+        assert {"contacts_to_salesforce/written", f"{BROKEN_GROUP}/leads"} <= keys
+        assert defs.resolve_sensor_def("contacts_to_salesforce_batches") is not None
+        broken = defs.resolve_assets_def(dg.AssetKey([BROKEN_GROUP, "leads"]))
+        description = broken.descriptions_by_key[dg.AssetKey([BROKEN_GROUP, "leads"])]
+        assert "Broken sync spec leads.yaml" in description and "api:" in description
         result = dg.materialize([broken], instance=instance, raise_on_error=False)
     (failure,) = [e for e in result.all_events if e.is_step_failure]
     assert "api: Input should be" in failure.step_failure_data.error.message
@@ -97,5 +97,6 @@ def test_a_new_syncs_sensor_starts_stopped_unless_the_spec_says_running(
         "SF_ASSETS_SYNCS_DIR", str(project(tmp_path, contacts=GOOD + line) / "syncs")
     )
     monkeypatch.chdir(tmp_path)
-    sensor = load_definitions().resolve_sensor_def("contacts_to_salesforce_batches")
+    with dg.instance_for_test():  # resolving definitions consults the current instance
+        sensor = load_definitions().resolve_sensor_def("contacts_to_salesforce_batches")
     assert sensor.default_status == dg.DefaultSensorStatus[status]
