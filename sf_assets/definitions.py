@@ -1,18 +1,27 @@
-"""The code location `dagster dev -w workspace.yaml` loads: the assets of every sync spec in
-`syncs/` (or `$SF_ASSETS_SYNCS_DIR`), built by the factory of the spec's kind, sharing the state
-store and the connections the specs name. Connection settings come from the environment (see
-connections.py)."""
+"""The code location `dg dev` loads: the assets of every sync spec in `syncs/` (or
+`$SF_ASSETS_SYNCS_DIR`), built by the factory of the spec's kind, sharing the state store and
+the connections the specs name. Connection settings come from the environment and `.env` (see
+connections.py).
+
+A spec that does not load takes nothing else down: it becomes one asset in the group
+`broken_specs` whose description is the error, so the UI shows which file is broken and why
+while every other sync and sensor keeps working.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+import re
+from collections.abc import Callable, Sequence
 
 import dagster as dg
 
 from sf_assets.assets.sales_upload import build_sales_upload
 from sf_assets.assets.writeback import build_writeback
-from sf_assets.connections import connection_resources, staging_from_env
-from sf_assets.specs import LoadedSpec, load_specs
+from sf_assets.connections import connection_resources, load_env_file, staging_from_env
+from sf_assets.specs import BrokenSpec, LoadedSpec, read_specs
+
+BROKEN_GROUP = "broken_specs"
 
 # One asset factory per spec kind (`SyncSpec.kind`, `EmarsysSyncSpec.kind`).
 FACTORIES: dict[str, Callable[[LoadedSpec], dg.Definitions]] = {
@@ -21,11 +30,41 @@ FACTORIES: dict[str, Callable[[LoadedSpec], dg.Definitions]] = {
 }
 
 
-def build_definitions(specs: list[LoadedSpec]) -> dg.Definitions:
+def build_definitions(specs: list[LoadedSpec], broken: Sequence[BrokenSpec] = ()) -> dg.Definitions:
     return dg.Definitions.merge(
         *(FACTORIES[item.spec.kind](item) for item in specs),
-        dg.Definitions(resources={"staging": staging_from_env(), **connection_resources(specs)}),
+        dg.Definitions(
+            assets=[broken_spec_asset(item) for item in broken],
+            resources={"staging": staging_from_env(), **connection_resources(specs)},
+        ),
     )
 
 
-defs = build_definitions(load_specs())
+def broken_spec_asset(broken: BrokenSpec) -> dg.AssetsDefinition:
+    """A stand-in for a spec that does not load: its description says what to fix, and
+    materializing it fails with the same message (nothing else happens)."""
+    key = re.sub(r"[^A-Za-z0-9_]", "_", broken.file.stem)
+
+    @dg.asset(
+        key=[BROKEN_GROUP, key],
+        group_name=BROKEN_GROUP,
+        kinds={"yaml"},
+        description=f"Broken sync spec {broken.file.name}: fix the file, then reload the "
+        f"code location.\n\n```\n{broken.message}\n```",
+        metadata={"file": dg.MetadataValue.path(str(broken.file)), "error": broken.message},
+    )
+    def broken_spec() -> None:
+        raise dg.Failure(description=broken.message)
+
+    return broken_spec
+
+
+def load_definitions() -> dg.Definitions:
+    load_env_file()
+    folder = read_specs()
+    for item in folder.broken:
+        logging.getLogger("sf_assets").warning("skipping a broken sync spec: %s", item.message)
+    return build_definitions(folder.specs, folder.broken)
+
+
+defs = load_definitions()

@@ -17,9 +17,10 @@ from __future__ import annotations
 import dagster as dg
 import polars as pl
 
-from sf_assets.assets.metadata import markdown_table
+from sf_assets.assets.metadata import table
 from sf_assets.specs import AnySyncSpec, SyncSpec
 from sf_assets.state import StateStore
+from sf_assets.state.model import UNWRITTEN_STATUSES
 
 REJECT_SHARE_CHECK = "reject_share_within_limit"
 OTHER_SYNC_CHECK = "keys_not_created_by_another_sync"
@@ -75,29 +76,7 @@ def keys_of_other_syncs(
         metadata={
             "keys created by other syncs": taken.height,
             "by sync": by_sync,
-            "sample": dg.MetadataValue.md(markdown_table(taken)),
-        },
-    )
-
-
-def refused_rows(failures: pl.DataFrame, unwritten: int) -> dg.AssetCheckResult:
-    """WARN: Salesforce accepted every row of the batch (`failures`: the latest failed rows)."""
-    return dg.AssetCheckResult(
-        check_name=REFUSED_CHECK,
-        passed=unwritten == 0,
-        severity=dg.AssetCheckSeverity.WARN,
-        description=None
-        if unwritten == 0
-        else f"{unwritten} rows of the batch are not written ({failures.height} refused by "
-        "Salesforce); see S/rejects for the reasons and hints. The sensor asks for the batch "
-        "again after its back-off; S_retry_rejects re-sends them once fixed.",
-        metadata={
-            "rows not written": unwritten,
-            "refused by Salesforce": failures.height,
-            "top error codes": top_codes(failures, "error_code"),
-            "sample": dg.MetadataValue.md(
-                markdown_table(failures.select("_row", "_key", "error_code", "error_message"))
-            ),
+            "sample": table(taken),
         },
     )
 
@@ -113,4 +92,34 @@ def lines_held_back(rejects: pl.DataFrame) -> dg.AssetCheckResult:
         if held == 0
         else f"{held} lines of the batch were held back (see the rejects of S/mapped)",
         metadata={"lines held back": held, "top reasons": top_codes(rejects, "code")},
+    )
+
+
+def refused_check(sync: str, batch: str, latest: pl.DataFrame) -> dg.AssetCheckResult:
+    """WARN when rows of the batch are not written (latest attempt per key refused by
+    Salesforce, or never sent), with the top codes and the next step."""
+    unwritten = (
+        latest.filter(pl.col("status").is_in(UNWRITTEN_STATUSES)) if latest.height else latest
+    )
+    refused = unwritten.filter(pl.col("status") == "failed") if unwritten.height else unwritten
+    metadata: dict[str, object] = {
+        "rows not written": unwritten.height,
+        "refused by Salesforce": refused.height,
+        "top error codes": top_codes(refused, "error_code"),
+    }
+    if unwritten.height:
+        metadata["next step"] = (
+            f"see {sync}/rejects for each row's reason and hint; fix the data or the org, then "
+            f"launch the job {sync}_retry_rejects for batch {batch} (only these rows are sent). "
+            "The sensor also asks for the batch again after its back-off."
+        )
+    return dg.AssetCheckResult(
+        check_name=REFUSED_CHECK,
+        passed=unwritten.is_empty(),
+        severity=dg.AssetCheckSeverity.WARN,
+        description=None
+        if unwritten.is_empty()
+        else f"{unwritten.height} rows of batch {batch} are not written ({refused.height} "
+        "refused by Salesforce)",
+        metadata=metadata,
     )

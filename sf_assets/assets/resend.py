@@ -31,6 +31,7 @@ class WriteConfig(dg.Config):
 
     force_full_resend: bool = False
     retry_rejects_only: bool = False
+    plan_only: bool = False  # say what the run would write (sf-assets plan), write nothing
 
 
 def resend_mode(spec: SyncSpec, config: WriteConfig) -> str:

@@ -18,7 +18,7 @@ import polars as pl
 
 from resources.emarsys import EmarsysLoginError, EmarsysRejected
 from sf_assets.assets.checks import LINES_CHECK, REJECT_SHARE_CHECK, lines_held_back, reject_share
-from sf_assets.assets.metadata import counts_by, markdown_table
+from sf_assets.assets.metadata import counts_by, rejects_table
 from sf_assets.assets.partitions import batch_of, batch_partitions, freshness_policy, run_status
 from sf_assets.assets.sensors import batch_sensor
 from sf_assets.assets.source import source_asset
@@ -84,9 +84,7 @@ def build_sales_upload(loaded: LoadedSpec) -> dg.Definitions:
                 "lines to upload": rows.height,
                 "rejected": rejects.height,
                 "rejected by reason": counts_by(rejects, "code"),
-                "rejects sample": dg.MetadataValue.md(
-                    markdown_table(rejects.select("row", "key", "column", "code", "reason"))
-                ),
+                "rejects sample": rejects_table(rejects, stage="mapping"),
                 "columns": ", ".join(spec.target.columns),
             }
         )

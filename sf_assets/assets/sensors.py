@@ -79,7 +79,7 @@ def batch_sensor(
         name=f"{spec.name}_batches",
         job=job,
         minimum_interval_seconds=spec.sensor_interval_seconds,
-        default_status=dg.DefaultSensorStatus.RUNNING,
+        default_status=dg.DefaultSensorStatus(spec.sensor_status.upper()),
         description=f"Batches of {source_label(spec)} not written yet become partitions and "
         "runs; failed ones are asked for again after a back-off.",
     )

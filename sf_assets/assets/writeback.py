@@ -20,11 +20,19 @@ from sf_assets.assets.checks import (
     REFUSED_CHECK,
     REJECT_SHARE_CHECK,
     keys_of_other_syncs,
-    refused_rows,
+    refused_check,
     reject_share,
 )
-from sf_assets.assets.metadata import counts_by, mapping_table, markdown_table, source_label
+from sf_assets.assets.metadata import (
+    batch_totals,
+    counts_by,
+    mapping_table,
+    rejects_table,
+    retry_pointer,
+    source_label,
+)
 from sf_assets.assets.partitions import (
+    WHOLE_DATASET,
     batch_of,
     batch_partitions,
     freshness_policy,
@@ -44,6 +52,7 @@ from sf_assets.salesforce.errors import OutcomeUnknown, SalesforceApiError
 from sf_assets.salesforce.mapping import map_batch
 from sf_assets.salesforce.object_setup import ObjectSetupError, ensure_object
 from sf_assets.salesforce.options import ApiOptions
+from sf_assets.salesforce.plan import plan_write, write_job
 from sf_assets.salesforce.preflight import check_spec
 from sf_assets.salesforce.writer import WriteError, WriteJob, write_batch
 from sf_assets.salesforce.writer.wire import match_text
@@ -116,10 +125,8 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "mapped": result.rows.height,
                 "rejected": result.rejects.height,
                 "rejected by reason": counts_by(result.rejects, "code"),
-                "rejects sample": dg.MetadataValue.md(
-                    markdown_table(result.rejects.select("row", "key", "column", "code", "reason"))
-                ),
-                "field mapping": dg.MetadataValue.md(mapping_table(spec, obj)),
+                "rejects sample": rejects_table(result.rejects, stage="mapping"),
+                "field mapping": mapping_table(spec, obj),
                 **setup,
             }
         )
@@ -135,18 +142,12 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         pool=pool_name(spec),
         required_resource_keys={sf_key, "staging"},
         freshness_policy=freshness_policy(spec),
-        check_specs=[
-            dg.AssetCheckSpec(
-                REFUSED_CHECK,
-                asset=[name, "written"],
-                description="Salesforce accepted every row of the batch (WARN when it refused "
-                "some: the batch stays unwritten and the sensor asks for it again).",
-            )
-        ],
-        description=f"{description} Every row's outcome is in the ledger.",
+        description=f"{description} Every row's outcome is in the ledger. Run config "
+        "`plan_only: true` says what a run would write and writes nothing.",
+        output_required=False,
         **common,
     )
-    def written(context: dg.AssetExecutionContext, config: WriteConfig) -> dg.MaterializeResult:
+    def written(context: dg.AssetExecutionContext, config: WriteConfig) -> Iterator[Any]:
         staging: StateStore = context.resources.staging
         salesforce: SalesforceResource = getattr(context.resources, sf_key)
         batch = batch_of(context)
@@ -154,27 +155,29 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         batch_rows = staging.load_batch(name, "mapped", batch)
         rows = rows_to_consider(staging, spec, batch, batch_rows, config)
         obj = _describe(spec, batch, salesforce, context)
+        job = write_job(
+            spec,
+            obj,
+            batch,
+            rows,
+            salesforce=salesforce,
+            staging=staging,
+            run_id=context.run.run_id,
+            log=context.log,
+            resend=resend,
+            run_status=run_status(context.instance),
+            batch_keys=batch_rows["_key"] if batch_rows.height else None,
+        )
+        if config.plan_only:
+            log_plan(context, job, staging)
+            return
         late = is_late(batch, written_batches(staging.batch_statuses(name), non_empty=True))
         try:
-            report = write_batch(
-                WriteJob(
-                    spec=spec,
-                    batch=batch,
-                    mapped=rows,
-                    salesforce=salesforce,
-                    staging=staging,
-                    run_id=context.run.run_id,
-                    log=context.log,
-                    object_fields={f.name: f.type for f in obj.fields.values()},
-                    resend=resend,
-                    external_ids=frozenset(f.name for f in obj.fields.values() if f.external_id),
-                    run_status=run_status(context.instance),
-                    batch_keys=batch_rows["_key"] if batch_rows.height else None,
-                )
-            )
+            report = write_batch(job)
         except (WriteError, StateError) as error:
             raise dg.Failure(description=f"sync {name} batch {batch}: {error}") from None
-        return dg.MaterializeResult(
+        latest = staging.latest_outcomes(name, batch)
+        yield dg.MaterializeResult(
             metadata={
                 "batch": batch,
                 "late batch": late,
@@ -188,6 +191,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "failed": report.failed,
                 "not found": report.not_found,
                 "skipped (created by an earlier batch)": report.skipped,
+                **batch_totals(latest),
                 "rejected before sending": staging.load_batch(
                     name, "mapping_rejects", batch
                 ).height,
@@ -195,10 +199,43 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "API calls used": report.api_calls,
                 "bulk job ids": ", ".join(report.bulk_job_ids) or "none",
                 "duration (s)": round(report.duration_seconds, 3),
-                "failures sample": dg.MetadataValue.md(markdown_table(report.failures)),
-                "field mapping": dg.MetadataValue.md(mapping_table(spec, obj)),
-            },
-            check_results=[refused_rows(report.failures, report.refused)],
+                "failures sample": rejects_table(
+                    report.failures.select(
+                        pl.col("_row").alias("row"),
+                        pl.col("_key").alias("key"),
+                        pl.col("error_code").alias("code"),
+                        pl.col("error_message").alias("reason"),
+                        "hint",
+                    ),
+                    stage="salesforce",
+                ),
+                "field mapping": mapping_table(spec, obj),
+                **retry_pointer(name, batch, latest),
+            }
+        )
+
+    def log_plan(context: dg.AssetExecutionContext, job: WriteJob, staging: StateStore) -> None:
+        """The plan as an observation of the written asset: visible in the run and on the
+        asset's page, without a materialization (nothing was written)."""
+        plan = plan_write(
+            job, job.mapped.height, staging.load_batch(name, "mapping_rejects", job.batch)
+        )
+        context.log.info(
+            "plan for %s batch %s (nothing written): %s",
+            name,
+            job.batch,
+            ", ".join(f"{k} {v}" for k, v in plan.counts().items()),
+        )
+        context.log_event(
+            dg.AssetObservation(
+                asset_key=[name, "written"],
+                partition=job.batch if context.has_partition_key else None,
+                metadata={
+                    "plan": "what a run would do; nothing was written",
+                    **plan.counts(),
+                    "rejects": rejects_table(plan.rejects),
+                },
+            )
         )
 
     @dg.asset(
@@ -218,17 +255,37 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "batch": batch,
                 "rejected": combined.height,
                 "by reason": counts_by(combined, "code"),
-                "sample": dg.MetadataValue.md(
-                    markdown_table(combined.select("stage", "row", "key", "code", "reason"))
-                ),
-                "table": f'{name}__rejects (staging database, column "_batch")',
+                "sample": rejects_table(combined),
+                "table": f'{name}__rejects (state store, column "_batch")',
+                **retry_pointer(name, batch, staging.latest_outcomes(name, batch)),
             }
         )
+
+    @dg.asset_check(
+        asset=written,
+        name=REFUSED_CHECK,
+        description="Every row of the batch is written (WARN when Salesforce refused rows: the "
+        f"batch stays incomplete, the sensor asks for it again, {name}_retry_rejects re-sends "
+        "them once fixed).",
+    )
+    def rows_refused(
+        context: dg.AssetCheckExecutionContext, staging: StateStore
+    ) -> dg.AssetCheckResult:
+        # A check of its own (not a check spec of `written`, which may skip its output in a
+        # plan): it reads the run's batch (checks with own partitions are a preview in Dagster).
+        run = context.op_execution_context
+        batch = run.partition_key if run.has_partition_key else WHOLE_DATASET
+        return refused_check(name, batch, staging.latest_outcomes(name, batch))
 
     assets = [source, mapped, written, rejects]
     job = dg.define_asset_job(f"{name}_writeback", selection=dg.AssetSelection.assets(*assets))
     sensors = [batch_sensor(loaded, partitions, job)] if partitions else []
-    return dg.Definitions(assets=assets, jobs=[job, retry_job(spec, assets)], sensors=sensors)
+    return dg.Definitions(
+        assets=assets,
+        asset_checks=[rows_refused],
+        jobs=[job, retry_job(spec, assets)],
+        sensors=sensors,
+    )
 
 
 def _set_up_object(loaded: LoadedSpec, client: Any, frame: pl.DataFrame) -> dict[str, str]:

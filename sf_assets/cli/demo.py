@@ -3,8 +3,11 @@
 It makes a sample warehouse of ticket buyers in three batches, starts the sandbox org (as its
 own process, reached over HTTPS like any org), lets the sync's sensor find the batches, and
 materializes them one partition at a time in a real Dagster instance. Then it runs every batch
-again to show that nothing is sent twice, and says how to browse the result in the UI.
-Everything it keeps lives in `.sf-assets/` of the project folder.
+again to show that nothing is sent twice, and says how to browse the result in the UI
+(`sf-assets ui`). Everything it keeps lives in `.sf-assets/demo/` of the project folder, apart
+from anything of the user's: it never writes a file of theirs (not `.env`, not the staging file
+of real syncs in `.sf-assets/`), and the UI command takes the sandbox's settings from the org
+it starts.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import dagster as dg
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from resources.https import TrustingSession
 from sf_assets.cli.demo_data import change_one_product, write_integrations, write_warehouse
@@ -34,37 +38,52 @@ SYNC_ORDER = (
     "order_lines_to_emarsys",
 )
 CATALOG = "products_catalog"
-UI_PORT = 8443
+DEMO_STATE = Path(".sf-assets") / "demo"  # the demo's own files, relative to the project
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}  # the summary says it all
 
 
-def run_demo(project: Path | None = None) -> int:
+def run_demo(project: Path | None = None, org_port: int = 0) -> int:
     project = (project or Path.cwd()).resolve()
-    state = project / ".sf-assets"
+    state = project / DEMO_STATE
     reset(state)
     warehouse = state / "warehouse.duckdb"
     batches = write_warehouse(warehouse)
     print(f"sample warehouse: {sum(batches.values())} ticket buyers in {len(batches)} batches")
-    with local_org(state, state=state / "org.duckdb") as info:
+    with local_org(state, state=state / "org.duckdb", port=org_port) as info:
         print(f"sandbox org ready at {info['instance_url']}\n")
         order_numbers, skus = seed_org(info)
         write_integrations(warehouse, order_numbers, skus)
         configure_environment(info, state, project)
-        specs = load_specs(project / "syncs")
+        specs = ordered(load_specs(project / "syncs"))
         defs = build_definitions(specs)
-        with dg.DagsterInstance.get() as instance:
+        with dg.DagsterInstance.get() as instance, progress_bar() as progress:
+            task = progress.add_task("syncs run", total=2 * len(specs) + 1)
             print("first run of every sync, batch by batch:")
-            for loaded in ordered(specs):
+            for loaded in specs:
                 run_sync(defs, instance, loaded.spec)
+                progress.advance(task)
             print("\nsecond run of everything (nothing may be sent twice):")
-            for loaded in ordered(specs):
+            for loaded in specs:
                 run_sync(defs, instance, loaded.spec, discover=False)
+                progress.advance(task)
             change_one_product(warehouse)
             print("\none product changed in the warehouse; the catalogue runs again:")
             run_sync(defs, instance, next(s.spec for s in specs if s.spec.name == CATALOG))
-    write_env_file(info, state, project)
-    print_ui_help(project)
+            progress.advance(task)
+    print_ui_help()
     return 0
+
+
+def progress_bar() -> Progress:
+    """How far the demo is (rich: the summaries print above the bar, and a pipe gets only
+    the summaries)."""
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        transient=True,
+    )
 
 
 def ordered(specs: list[LoadedSpec]) -> list[LoadedSpec]:
@@ -85,6 +104,10 @@ def seed_org(info: dict[str, Any]) -> tuple[list[str], list[str]]:
         for _ in range(20)
     ]
     session.post(f"{admin}/Order", json=orders).raise_for_status()
+    # Someone entered one new customer twice by hand: the customers sync, matching on Email,
+    # must refuse that row (MULTIPLE_MATCHES) rather than guess which Contact it means.
+    twins = [{"LastName": "Customer7", "Email": "new7@example.org"}] * 2
+    session.post(f"{admin}/Contact", json=twins).raise_for_status()
     items = [{"Name": f"Item {i}", "SKU__c": f"SKU-{i:04d}"} for i in range(1, 9)]
     session.post(f"{admin}/Inventory_Item__c", json=items).raise_for_status()
     order_numbers = sorted(r["OrderNumber"] for r in session.get(f"{admin}/Order").json())
@@ -192,6 +215,8 @@ def print_summary(sync: str, batch: str, metadata: dict[str, Any]) -> None:
     if written.get("not found"):
         parts.append(f"not found {written['not found']}")
     parts.append(f"API calls {written.get('API calls used', 0)}")
+    if not written.get("sent") and "batch written so far" in written:
+        parts.append(f"batch holds {written['batch written so far']}")
     parts.append(f"rejected {rejects.get('rejected', 0)}" + (f" ({reasons})" if reasons else ""))
     print(f"  {sync:<27} {batch:<14} " + ", ".join(parts))
     if "object setup" in mapped and "created" in str(mapped["object setup"]):
@@ -213,20 +238,9 @@ def print_upload_summary(sync: str, batch: str, metadata: dict[str, Any]) -> Non
         print(f"  {'':<27} {'':<14} run failed: {metadata.get('error', 'see the Dagster UI')}")
 
 
-def write_env_file(info: dict[str, Any], state: Path, project: Path) -> None:
-    """`dagster dev` reads `.env` from the project folder: point it at the sandbox org."""
-    variables = connection_variables(info, state, f"https://127.0.0.1:{UI_PORT}")
-    lines = [f"{k}={v}" for k, v in variables.items()]
-    env_file = project / ".env"
-    env_file.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    env_file.chmod(0o600)
-
-
-def print_ui_help(project: Path) -> None:
+def print_ui_help() -> None:
     print(
-        "\nBrowse it in the Dagster UI (history and partitions persist in .sf-assets/):\n"
-        f"  uv run sf-assets sandbox --port {UI_PORT} --state .sf-assets/org.duckdb "
-        "--info-file .sf-assets/sandbox-info.json &\n"
-        "  DAGSTER_HOME=$PWD/.sf-assets/dagster_home uv run dagster dev -w workspace.yaml\n"
-        "(.env, written just now, holds the sandbox's connection settings for dagster dev.)"
+        f"\nBrowse it in the Dagster UI (history and partitions persist in {DEMO_STATE}/):\n"
+        "  uv run sf-assets ui --port 3000 --org-port 8443\n"
+        "(it starts the sandbox org on the demo's state and `dg dev`; your own .env is not used)"
     )

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import sys
 
-from resources.salesforce import SalesforceLoginError
-from sf_assets.connections import salesforce_from_env
+from sf_assets.cli.org import Clients, ConnectionProblem
+from sf_assets.connections import missing_emarsys_settings, overridden_by_environment
 from sf_assets.emarsys.lines import check_columns
 from sf_assets.salesforce.describe import ObjectInfo, UnknownObjectError, describe_object
 from sf_assets.salesforce.object_setup import ObjectSetupError, plan_fields, requirements
 from sf_assets.salesforce.preflight import Finding, check_spec
 from sf_assets.sources import Dataset, DatasetError, Schema
-from sf_assets.specs import (
-    EmarsysSyncSpec,
-    LoadedSpec,
-    SpecError,
-    SyncSpec,
-    load_specs,
-    syncs_dir,
-)
+from sf_assets.specs import EmarsysSyncSpec, LoadedSpec, SyncSpec, read_specs, syncs_dir
 
 
 def findings_for(loaded: LoadedSpec, client: object) -> list[Finding]:
@@ -32,7 +25,8 @@ def findings_for(loaded: LoadedSpec, client: object) -> list[Finding]:
     try:
         columns = Dataset(loaded).columns()
     except DatasetError as error:
-        return [Finding("error", spec.name, None, str(error)), *check_spec(spec, obj, None)]
+        message = str(error).removeprefix(f"{spec.name}: ")  # the finding names the sync
+        return [Finding("error", spec.name, None, message), *check_spec(spec, obj, None)]
     if spec.target.create_object is not None:
         return _requirement_findings(spec, obj, columns)
     return _requirement_findings(spec, obj, columns, missing_only=True)
@@ -73,32 +67,35 @@ def _requirement_findings(
 
 
 def run_validate() -> int:
-    try:
-        specs = load_specs()
-    except SpecError as error:
-        print(f"ERROR {error}", file=sys.stderr)
-        return 1
-    if not specs:
+    for name in overridden_by_environment():
+        print(
+            f"NOTE  {name} is set in the environment and, to another value, in .env: "
+            "sf-assets uses the environment's value, `dg dev` the file's; keep only one"
+        )
+    folder = read_specs()
+    for broken in folder.broken:
+        print(f"ERROR {broken.message}", file=sys.stderr)
+    if not folder.specs and not folder.broken:
         print(f"no sync specs in {syncs_dir()}")
         return 0
-    clients: dict[str, object] = {}
-    errors = 0
-    for loaded in specs:
+    clients = Clients()
+    errors = len(folder.broken)
+    for loaded in folder.specs:
         if isinstance(loaded.spec, EmarsysSyncSpec):
+            missing = missing_emarsys_settings(loaded.spec.connection)
+            if missing is not None:
+                print(f"ERROR {loaded.spec.name}: {missing.message()}")
+                errors += 1
             errors += report(
                 loaded.spec.name, "sales-data file fits the rules", sales_findings(loaded)
             )
             continue
-        connection = loaded.spec.connection
         try:
-            client = (
-                clients.get(connection) or salesforce_from_env(connection, resolved=True).client()
-            )
-        except SalesforceLoginError as error:
-            print(f"ERROR {loaded.spec.name}: cannot log in to '{connection}': {error}")
+            client = clients.get(loaded.spec.connection)
+        except ConnectionProblem as problem:
+            print(f"ERROR {loaded.spec.name}: {problem}")
             errors += 1
             continue
-        clients[connection] = client
         fits = f"{loaded.spec.target.object} mapping fits the org"
         errors += report(loaded.spec.name, fits, findings_for(loaded, client))
     return 1 if errors else 0
@@ -123,7 +120,10 @@ def sales_findings(loaded: LoadedSpec) -> list[Finding]:
     try:
         columns = Dataset(loaded).columns()
     except DatasetError as error:
-        return [*found, Finding("error", spec.name, None, str(error))]
+        return [
+            *found,
+            Finding("error", spec.name, None, str(error).removeprefix(f"{spec.name}: ")),
+        ]
     missing = sorted(set(spec.mapping.values()) - set(columns))
     if missing:
         found.append(

@@ -8,7 +8,6 @@ from a hand-kept list so that a sync is always checked against the org it writes
 from __future__ import annotations
 
 import dataclasses
-import difflib
 import re
 from dataclasses import dataclass
 from http import HTTPStatus
@@ -18,6 +17,7 @@ from simple_salesforce import Salesforce
 from simple_salesforce.exceptions import SalesforceError
 from simple_salesforce.util import exception_handler
 
+from sf_assets.names import close_names
 from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.errors import SalesforceApiError
 
@@ -77,6 +77,24 @@ class FieldInfo:
     def matchable(self) -> bool:
         """Whether the field identifies at most one record, so a key can be matched on it."""
         return self.external_id or self.id_lookup or self.unique or self.name == "Id"
+
+    def type_label(self) -> str:
+        """The type as Setup shows it: `string(80)`, `double(18,2)`, `reference(Account)`."""
+        if self.type in ("string", "textarea", "email", "phone", "url", "picklist") and self.length:
+            return f"{self.type}({self.length})"
+        if self.type in DECIMAL_TYPES and self.precision:
+            return f"{self.type}({self.precision},{self.scale})"
+        if self.type == INT_TYPE and self.precision:
+            return f"{self.type}({self.precision})"
+        if self.reference_to:
+            return f"{self.type}({', '.join(self.reference_to)})"
+        return self.type
+
+    def keys(self) -> list[str]:
+        """How the field identifies records: what `match_on` can use."""
+        flags = [("external id", self.external_id), ("idLookup", self.id_lookup)]
+        flags.append(("unique", self.unique))
+        return [name for name, on in flags if on]
 
     @classmethod
     def from_describe(cls, item: dict[str, Any]) -> FieldInfo:
@@ -152,13 +170,6 @@ class ObjectInfo:
             createable=bool(payload.get("createable", True)),
             updateable=bool(payload.get("updateable", True)),
         )
-
-
-def close_names(name: str, candidates: Any, limit: int = 3) -> list[str]:
-    """Candidates that look like a misspelt `name`, compared without case, best first."""
-    by_lower = {candidate.lower(): candidate for candidate in candidates}
-    matches = difflib.get_close_matches(name.lower(), list(by_lower), n=limit, cutoff=0.6)
-    return [by_lower[match] for match in matches]
 
 
 def describe_object(sf: Salesforce, name: str) -> ObjectInfo:

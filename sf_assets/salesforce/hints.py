@@ -112,6 +112,33 @@ HINTS: dict[str, str] = {
     ),
 }
 
+# Codes the mapper gives rows it sets aside before anything is sent: the fix is always in the
+# source data (or the mapping), never in the org.
+MAPPING_HINTS: dict[str, str] = {
+    "MISSING_KEY": (
+        "The row has no value in the key column (or the match_on field): give every row a key "
+        "in the source, then re-materialize the batch."
+    ),
+    "DUPLICATE_KEY": (
+        "The key appears more than once in the batch, so sf-assets cannot tell which row wins: "
+        "deduplicate the source (every occurrence was set aside), then re-materialize."
+    ),
+    "INVALID_BOOLEAN": "Use true/false, yes/no or 1/0 in the source column, or map it to null.",
+    "INVALID_DATE": (
+        "Write the value as an ISO date or datetime (2024-01-31, 2024-01-31T09:30:00Z) in the "
+        "source, or make the column a date/timestamp type."
+    ),
+    "INVALID_NUMBER": "The value is not a number the field can hold: fix it in the source.",
+    "NUMBER_OUTSIDE_VALID_RANGE": (
+        "The number has more digits than the field allows: fix the value in the source, or ask "
+        "the org admin to widen the field's precision."
+    ),
+    "INVALID_PICKLIST_VALUE": (
+        "The value is not one of the restricted picklist's values (`sf-assets describe` lists "
+        "them): map the source value to an allowed one, or ask the org admin to add it."
+    ),
+}
+
 DAILY_LIMIT_HINT = (
     "The org's daily API allocation (a rolling 24-hour window) is used up. sf-assets stopped, "
     "recorded every row Salesforce had confirmed, and will send only the rest: wait for the "
@@ -143,3 +170,10 @@ def hint(code: str, message: str = "") -> str:
     if embedded and embedded.group(0) in HINTS:
         return HINTS[embedded.group(0)]
     return GENERIC_HINT
+
+
+def reject_hint(stage: str, code: str) -> str:
+    """The hint for a reject: mapping codes are about the source data, the rest Salesforce's."""
+    if stage == "mapping" and code in MAPPING_HINTS:
+        return MAPPING_HINTS[code]
+    return hint(code)

@@ -16,13 +16,13 @@ from typing import Literal
 import polars as pl
 from simple_salesforce import Salesforce
 
+from sf_assets.names import comparable, did_you_mean
 from sf_assets.salesforce.describe import (
     DECIMAL_TYPES,
     ID_TYPES,
     FieldInfo,
     ObjectInfo,
     UnknownObjectError,
-    close_names,
     describe_object,
 )
 from sf_assets.salesforce.mapping import MappedField, MappingError, target_for
@@ -135,7 +135,7 @@ class _Check:
             try:
                 target = target_for(name, column, self.obj)
             except MappingError:
-                self._unknown(name)
+                self._unknown(name, column)
                 continue
             targets.append(target)
             if target.relationship:
@@ -143,14 +143,30 @@ class _Check:
         self._set_twice(targets)
         return targets
 
-    def _unknown(self, name: str) -> None:
+    def _unknown(self, name: str, column: str) -> None:
+        field = self.obj.field(column)
+        looks_reversed = (
+            field is not None
+            and field.name == column
+            and (comparable(name) == comparable(column) or not did_you_mean(name, self.obj.fields))
+        )
+        if "." not in name and field is not None and looks_reversed:
+            # `last_name: LastName`: the value is a field's exact API name and the key is that
+            # field's name as a column would spell it (or nothing like any field).
+            self.error(
+                name,
+                f"no such field on {self.obj.name}, but {field.name} is one: the mapping looks "
+                f"reversed; a mapping goes Salesforce field -> source column, so write "
+                f"`{field.name}: {name}`",
+            )
+            return
         if "." in name:
             relationship = name.split(".", 1)[0]
             names = [f.relationship_name for f in self.obj.fields.values() if f.relationship_name]
-            hint = _did_you_mean(relationship, names)
+            hint = did_you_mean(relationship, names)
             self.error(name, f"no relationship {relationship!r} on {self.obj.name}{hint}")
             return
-        self.error(name, f"no such field on {self.obj.name}{_did_you_mean(name, self.obj.fields)}")
+        self.error(name, f"no such field on {self.obj.name}{did_you_mean(name, self.obj.fields)}")
 
     def _relationship(self, target: MappedField) -> None:
         """`Account.External_Id__c` must name an external id or idLookup field of Account."""
@@ -168,7 +184,7 @@ class _Check:
         name = target.name.split(".", 1)[1]
         far = other.field(name)
         if far is None:
-            hint = _did_you_mean(name, other.fields)
+            hint = did_you_mean(name, other.fields)
             self.error(target.name, f"no such field on {other.name}{hint}")
         elif not (far.external_id or far.id_lookup):
             self.error(
@@ -235,7 +251,7 @@ class _Check:
         field = self.match
         if field is None:
             if not self._reported(name):
-                hint = _did_you_mean(name, self.obj.fields)
+                hint = did_you_mean(name, self.obj.fields)
                 self.error(name, f"match_on: no such field on {self.obj.name}{hint}")
             return
         if field.name == "Id" and self.operation == "insert":
@@ -268,11 +284,11 @@ class _Check:
         key = self.spec.key_column
         if key not in schema:
             self.error(
-                None, f"source key column {key!r} is not in the dataset{_did_you_mean(key, schema)}"
+                None, f"source key column {key!r} is not in the dataset{did_you_mean(key, schema)}"
             )
         for target in targets:
             if target.column not in schema:
-                hint = _did_you_mean(target.column, schema)
+                hint = did_you_mean(target.column, schema)
                 self.error(
                     target.name, f"source column {target.column!r} is not in the dataset{hint}"
                 )
@@ -359,11 +375,6 @@ def _dtype_label(dtype: pl.DataType) -> str:
     if isinstance(dtype, pl.Datetime):
         return f"Datetime[{dtype.time_zone}]" if dtype.time_zone else "Datetime"
     return str(dtype)
-
-
-def _did_you_mean(name: str, candidates: object) -> str:
-    close = close_names(name, candidates)
-    return f" (did you mean {' or '.join(close)}?)" if close else ""
 
 
 def _why(field: FieldInfo) -> str:

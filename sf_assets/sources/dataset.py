@@ -78,6 +78,11 @@ class Dataset:
         """
         return self._reader.schema()
 
+    def found_columns(self) -> Schema:
+        """The source's columns as they are, before the checks `columns` makes: what
+        `sf-assets init` matches to fields while no key or batch column is chosen yet."""
+        return self._reader.found_columns()
+
 
 def sort_batch_ids(ids: list[str]) -> list[str]:
     """Numeric order when every id is an integer (so `9` comes before `10`), else text order."""
@@ -88,6 +93,8 @@ def sort_batch_ids(ids: list[str]) -> list[str]:
 
 class Reader(Protocol):
     def schema(self) -> Schema: ...
+
+    def found_columns(self) -> Schema: ...
 
     def batch_ids(self, column: str) -> list[str]: ...
 

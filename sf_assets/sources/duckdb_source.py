@@ -43,6 +43,10 @@ class DuckDBReader:
         with self._connect() as con:
             return self._schema(con, self._relation(con))
 
+    def found_columns(self) -> Schema:
+        with self._connect() as con:
+            return self._found(con, self._relation(con))
+
     def batch_ids(self, column: str) -> list[str]:
         with self._connect() as con:
             relation = self._relation(con)
@@ -74,8 +78,10 @@ class DuckDBReader:
         return ", ".join(f"{quote_identifier(name)} NULLS LAST" for name in columns)
 
     def _schema(self, con: duckdb.DuckDBPyConnection, relation: _Relation) -> Schema:
-        frame = self._fetch(con, f"SELECT * FROM {relation.sql} LIMIT 0", [])
-        return checked_schema(self._spec, frame.schema)
+        return checked_schema(self._spec, self._found(con, relation))
+
+    def _found(self, con: duckdb.DuckDBPyConnection, relation: _Relation) -> Schema:
+        return dict(self._fetch(con, f"SELECT * FROM {relation.sql} LIMIT 0", []).schema)
 
     def _fetch(self, con: duckdb.DuckDBPyConnection, query: str, params: list[str]) -> pl.DataFrame:
         return _to_polars(self._spec.name, self._arrow(con, query, params))

@@ -23,7 +23,10 @@ class FileReader:
         self._glob = loaded.resolve(self._pattern)
 
     def schema(self) -> Schema:
-        return checked_schema(self._spec, self._read(lambda: self._scan().collect_schema()))
+        return checked_schema(self._spec, self.found_columns())
+
+    def found_columns(self) -> Schema:
+        return dict(self._read(lambda: self._scan().collect_schema()))
 
     def batch_ids(self, column: str) -> list[str]:
         self.schema()

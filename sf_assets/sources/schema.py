@@ -7,6 +7,7 @@ from collections.abc import Mapping
 
 import polars as pl
 
+from sf_assets.names import close_names
 from sf_assets.specs import SyncSpec
 
 ROW_COLUMN = "_row"
@@ -37,8 +38,13 @@ def checked_schema(spec: SyncSpec, schema: Mapping[str, pl.DataType]) -> Schema:
 
 
 def near_miss(column: str, names: Mapping[str, object]) -> str:
+    """`; did you mean 'x'?`: a name differing only in case first (names are case-sensitive
+    here), else the closest spellings."""
     same = [name for name in names if name.lower() == column.lower()]
-    return f"; did you mean {same[0]!r}? (names are case-sensitive)" if same else ""
+    if same:
+        return f"; did you mean {same[0]!r}? (names are case-sensitive)"
+    close = close_names(column, names)
+    return f"; did you mean {' or '.join(repr(name) for name in close)}?" if close else ""
 
 
 def listing(names: list[str]) -> str:

@@ -8,7 +8,7 @@ from typing import Literal
 
 from pydantic import Field, model_validator
 
-from sf_assets.specs.common import NAME_PATTERN, Freshness, SpecModel
+from sf_assets.specs.common import NAME_PATTERN, Freshness, SensorStatus, SpecModel
 from sf_assets.specs.sources import Source
 
 
@@ -53,6 +53,13 @@ class DatasetSync(SpecModel):
         description="Largest share of a batch's rows that may be rejected while mapping; above "
         "it a blocking check stops the batch before anything is sent (a renamed column or a "
         "changed format rejects most rows, and writing the rest would hide it).",
+    )
+    sensor_status: SensorStatus = Field(
+        "stopped",
+        description="How the sync's sensor starts when the code location first loads it. "
+        "Stopped (Dagster's own default) means deploying a new sync never writes into an org by "
+        "surprise: start the sensor in the UI when the first batch looks right. A status set "
+        "in the UI wins over this.",
     )
 
     @property

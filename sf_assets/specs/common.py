@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field
 
 NAME_PATTERN = r"^[a-z][a-z0-9_]{0,62}$"
+SensorStatus = Literal["stopped", "running"]
 
 
 class SpecError(ValueError):

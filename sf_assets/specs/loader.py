@@ -1,13 +1,16 @@
 """Sync specs: the YAML files in `syncs/` that declare what to write where.
 
-Each file holds one sync. A bad file fails loading with the file, the field path and what is
-wrong, because the person who wrote it has to find the line to fix.
+Each file holds one sync. A bad file is reported with the file, the field path and what is
+wrong, because the person who wrote it has to find the line to fix. One bad file never hides
+the good ones: `read_specs` sets it aside (the code location shows it as a broken spec), and
+only callers that must have every spec (`load_specs`) fail on it.
 """
 
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -90,21 +93,60 @@ def field_path(loc: tuple[int | str, ...]) -> list[str]:
     return parts
 
 
-def load_specs(directory: Path | None = None) -> list[LoadedSpec]:
-    """Every `*.yaml`/`*.yml` in the syncs folder, in name order; names must be unique."""
+@dataclass(frozen=True)
+class BrokenSpec:
+    """A file in the syncs folder that is not a usable spec, and why (one readable message)."""
+
+    file: Path
+    message: str
+
+
+@dataclass(frozen=True)
+class SpecFolder:
+    """What the syncs folder holds: the specs that load, and the files that do not."""
+
+    specs: list[LoadedSpec]
+    broken: list[BrokenSpec]
+
+    def require_all(self) -> list[LoadedSpec]:
+        """The specs, or a SpecError naming every broken file."""
+        if self.broken:
+            raise SpecError("\n".join(item.message for item in self.broken))
+        return self.specs
+
+
+def spec_files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
+
+
+def read_specs(directory: Path | None = None) -> SpecFolder:
+    """Every `*.yaml`/`*.yml` in the syncs folder, in name order. A file that does not load,
+    or that reuses a name an earlier file took, is set aside with its message."""
     directory = directory or syncs_dir()
     if not directory.is_dir():
-        return []
-    files = sorted([*directory.glob("*.yaml"), *directory.glob("*.yml")])
-    loaded = [load_spec(file, directory.parent) for file in files]
+        return SpecFolder([], [])
+    specs: list[LoadedSpec] = []
+    broken: list[BrokenSpec] = []
     seen: dict[str, Path] = {}
-    for item in loaded:
-        if item.spec.name in seen:
-            raise SpecError(
-                f"{item.file}: sync name {item.spec.name!r} is already used by {seen[item.spec.name]}"
-            )
-        seen[item.spec.name] = item.file
-    return loaded
+    for file in spec_files(directory):
+        try:
+            loaded = load_spec(file, directory.parent)
+        except SpecError as error:
+            broken.append(BrokenSpec(file, str(error)))
+            continue
+        name = loaded.spec.name
+        if name in seen:
+            message = f"{file}: sync name {name!r} is already used by {seen[name]}; rename one"
+            broken.append(BrokenSpec(file, message))
+            continue
+        seen[name] = file
+        specs.append(loaded)
+    return SpecFolder(specs, broken)
+
+
+def load_specs(directory: Path | None = None) -> list[LoadedSpec]:
+    """Every spec of the syncs folder; a SpecError naming every file that does not load."""
+    return read_specs(directory).require_all()
 
 
 def schema_text() -> str:

@@ -105,6 +105,14 @@ class SyncSpec(DatasetSync):
         if self.source.key is None and self.target.match_on.lower() not in {
             f.lower() for f in self.mapping
         }:
+            reversed_entry = reversed_mapping(self.mapping, self.target.match_on)
+            if reversed_entry:
+                column, field = reversed_entry
+                raise ValueError(
+                    f"the mapping looks reversed: it has `{column}: {field}`, but a mapping "
+                    "goes Salesforce field -> source column; write "
+                    f"`{field}: {column}` (and turn the other entries round the same way)"
+                )
             raise ValueError(
                 f"target.match_on {self.target.match_on!r} must be mapped from a source column "
                 "(or name the key column as source.key)"
@@ -121,3 +129,12 @@ class SyncSpec(DatasetSync):
     @property
     def connection(self) -> str:
         return self.target.salesforce
+
+
+def reversed_mapping(mapping: dict[str, str], match_on: str) -> tuple[str, str] | None:
+    """The entry `column: Field` when the match_on field appears as a mapped *value*: the
+    telltale of a mapping written source column first."""
+    return next(
+        ((column, field) for column, field in mapping.items() if field.lower() == match_on.lower()),
+        None,
+    )

@@ -104,7 +104,8 @@ def test_each_batch_once_and_a_repeated_line_is_stopped(project, http):
         mapped = metadata(second, "mapped")
         assert metadata(second, "uploaded")["uploaded"] == 1
     assert mapped["rejected by reason"] == {"ALREADY_SENT": 1}
-    assert "batch b1" in mapped["rejects sample"]
+    (repeated,) = [r.data for r in mapped["rejects sample"].records]
+    assert repeated["code"] == "ALREADY_SENT" and "batch b1" in repeated["reason"]
     lines = http.admin("GET", "emarsys/lines")
     assert len(lines) == 4
     assert {(line["order"], line["item"]) for line in lines} == {

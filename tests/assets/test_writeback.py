@@ -169,7 +169,9 @@ def test_salesforce_refusals_are_rejects_with_a_hint(project, http):
     assert (written["created"], written["failed"]) == (2, 1)
     assert written["batch status"] == "incomplete"
     assert rejects["by reason"] == {"DUPLICATE_VALUE": 1}
-    assert "duplicate value found" in rejects["sample"]
+    (refused,) = [r.data for r in rejects["sample"].records if r.data["stage"] == "salesforce"]
+    assert "duplicate value found" in refused["reason"]
+    assert refused["hint"].startswith("Another record already holds this value")
     refused = checks["salesforce_refused_no_rows"]
     assert (refused.passed, refused.severity) == (False, dg.AssetCheckSeverity.WARN)
     assert refused.asset_key.path == [SYNC, "written"]

@@ -117,3 +117,32 @@ def test_validate_names_the_type_a_missing_custom_field_needs(tmp_path, sandbox_
     completed = run(["validate"], environment(sandbox_info, tmp_path), tmp_path)
     assert completed.returncode == 1
     assert "Contact.Fan_Birthday__c is missing: create it as Date" in completed.stdout
+
+
+def test_validate_suggests_the_source_column_meant(tmp_path, sandbox_info):
+    make_warehouse(tmp_path)
+    write_spec(
+        tmp_path,
+        "fans",
+        mapping={"External_Id__c": "id", "LastName": "last_nmae", "Email": "email"},
+    )
+    completed = run(["validate"], environment(sandbox_info, tmp_path), tmp_path)
+    assert completed.returncode == 1
+    assert (
+        "ERROR fans: Contact.LastName: source column 'last_nmae' is not in the dataset "
+        "(did you mean last_name?)"
+    ) in completed.stdout
+
+
+def test_validate_names_a_missing_key_column_with_a_suggestion(tmp_path, sandbox_info):
+    make_warehouse(tmp_path)
+    write_spec(
+        tmp_path,
+        "fans",
+        mapping={"External_Id__c": "ids", "LastName": "last_name"},
+    )
+    completed = run(["validate"], environment(sandbox_info, tmp_path), tmp_path)
+    assert completed.returncode == 1
+    assert "ERROR fans: source has no key column 'ids'; did you mean 'id'? (columns:" in (
+        completed.stdout
+    )

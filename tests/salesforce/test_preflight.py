@@ -361,3 +361,23 @@ def test_an_unknown_match_on_field_is_rejected_for_a_delete():
     assert any(
         f.field == "Emial" and "no such field" in f.message for f in check_spec(spec, CONTACT)
     )
+
+
+def test_entries_written_source_column_first_are_named_a_reversed_mapping():
+    mapping = {"External_Id__c": "fan_id", "last_name": "LastName", "Email": "email"}
+    findings = lines(check_spec(make_spec(mapping), CONTACT))
+    assert (
+        f"ERROR {SYNC}: Contact.last_name: no such field on Contact, but LastName is one: the "
+        "mapping looks reversed; a mapping goes Salesforce field -> source column, so write "
+        "`LastName: last_name`"
+    ) in findings
+
+
+def test_a_missing_source_column_gets_the_close_column_names():
+    schema = {**GOOD_SCHEMA}
+    schema["last_nmae"] = schema.pop("last_name")
+    findings = lines(check_spec(make_spec(), CONTACT, schema))
+    assert (
+        f"ERROR {SYNC}: Contact.LastName: source column 'last_name' is not in the dataset "
+        "(did you mean last_nmae?)"
+    ) in findings

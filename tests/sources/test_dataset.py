@@ -314,7 +314,8 @@ def test_missing_batch_column_lists_the_columns(warehouse: Path) -> None:
         dataset.batch_ids()
 
     assert str(error.value) == (
-        f"{SYNC}: source has no batch column 'batch' (columns: id, email, last_name, _BATCH_ID_)"
+        f"{SYNC}: source has no batch column 'batch'; did you mean '_BATCH_ID_'? "
+        "(columns: id, email, last_name, _BATCH_ID_)"
     )
 
 

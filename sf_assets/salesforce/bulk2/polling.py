@@ -5,6 +5,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+from sf_assets.progress import JobProgress
 from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.errors import BulkJobTimedOut
 
@@ -17,8 +18,10 @@ def poll_job(api: Api, path: str, what: str, if_late: str) -> dict[str, Any]:
     options = api.options
     wait = options.poll_seconds
     deadline = time.monotonic() + options.bulk_timeout_seconds
+    progress = JobProgress(api.log, what)
     while True:
         current = api.call("GET", path, idempotent=True).json()
+        progress.update(current)
         if current["state"] in FINISHED:
             return current
         if time.monotonic() > deadline:

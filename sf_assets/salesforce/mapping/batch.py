@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import polars as pl
 
+from sf_assets.names import did_you_mean
 from sf_assets.rows import KEY, REJECT_SCHEMA, ROW, content_hash, reject_reason
 from sf_assets.salesforce.describe import DECIMAL_TYPES, FieldInfo, ObjectInfo
 from sf_assets.salesforce.mapping.rules import (
@@ -145,9 +146,11 @@ def _require_columns(spec: SyncSpec, targets: list[MappedField], frame: pl.DataF
     wanted = [spec.key_column, *[t.column for t in targets]]
     missing = sorted({column for column in wanted if column not in frame.schema})
     if missing:
+        present = [c for c in frame.columns if c != ROW]
+        named = "; ".join(f"{column!r}{did_you_mean(column, present)}" for column in missing)
         raise MappingError(
-            f"{spec.name}: source column(s) {', '.join(missing)} not in the batch "
-            f"(it has {', '.join(frame.columns)})"
+            f"{spec.name}: the batch has no source column {named}: fix the column name in the "
+            f"sync's mapping (the batch has {', '.join(present)})"
         )
     for column in wanted:
         dtype = frame.schema[column]

@@ -109,6 +109,7 @@ def pending_rows(ctx: WriteContext) -> pl.DataFrame:
     mapped = ctx.job.mapped
     pending = mapped.filter(~pl.col("_key").is_in(written_keys(ctx).implode()))
     ctx.api_name = choose_api(ctx.job.spec.api, pending.height)
+    ctx.progress.start(pending.height, ctx.api_name)
     ctx.log.info(
         "%s batch %s: %d rows, %d already written, %d to send via %s",
         ctx.sync,
@@ -172,9 +173,8 @@ def batch_rows(job: WriteJob) -> pl.Series:
     return job.batch_keys if job.batch_keys is not None else job.mapped["_key"]
 
 
-def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame:
-    """Rows whose match_on value is empty or shared with another row cannot be tied to their
-    results (nor found after a lost answer): they fail here, with the reason, unsent."""
+def unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame:
+    """Keys (`_key`, `_match`) of pending rows whose match_on value is empty or shared."""
     keys = ctx.keys
     shared = keys.filter(pl.col("_match").is_duplicated())["_match"]
     bad = keys.filter(
@@ -182,7 +182,13 @@ def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame
         | (pl.col("_match") == "")
         | pl.col("_match").is_in(shared.implode())
     )
-    bad = bad.filter(pl.col("_key").is_in(pending["_key"].implode()))
+    return bad.filter(pl.col("_key").is_in(pending["_key"].implode()))
+
+
+def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame:
+    """Rows whose match_on value is empty or shared with another row cannot be tied to their
+    results (nor found after a lost answer): they fail here, with the reason, unsent."""
+    bad = unmatchable(ctx, pending)
     if bad.is_empty():
         return pending
     ctx.log.warning(

@@ -7,6 +7,7 @@ from dataclasses import dataclass, replace
 
 import polars as pl
 
+from sf_assets.progress import RowProgress
 from sf_assets.salesforce.api import MASK, Api
 from sf_assets.salesforce.hints import hint
 from sf_assets.salesforce.writer import outcomes, wire
@@ -68,7 +69,8 @@ class WriteContext:
     at the plain write it is made of, see writer.matched); `match_values` always holds the
     sync's own match field."""
 
-    def __init__(self, job: WriteJob, api: Api, lease: BatchLease) -> None:
+    def __init__(self, job: WriteJob, api: Api, lease: BatchLease | None = None) -> None:
+        """Without a lease the context only reads (a plan): anything that records raises."""
         self.job = job
         self.api = api
         self.lease = lease
@@ -81,10 +83,20 @@ class WriteContext:
         self.sent = 0
         self.first_round = True  # lock retries resend rows already counted as sent
         self.bulk_job_ids: list[str] = []
+        self.progress = RowProgress(self.log, f"{job.spec.name} batch {job.batch}")
+
+    def held(self) -> BatchLease:
+        """The batch's lease, which every write to the state store goes through."""
+        if self.lease is None:
+            raise RuntimeError(
+                f"{self.sync} batch {self.batch}: no lease held; nothing may be recorded"
+            )
+        return self.lease
 
     def count_sent(self, rows: int) -> None:
         if self.first_round:
             self.sent += rows
+            self.progress.advance(rows)
 
     @property
     def sync(self) -> str:
@@ -111,7 +123,7 @@ class WriteContext:
                 state=state,
                 run_id=self.job.run_id,
             ),
-            lease=self.lease.token,
+            lease=self.held().token,
         )
 
     def record(
@@ -130,13 +142,13 @@ class WriteContext:
             self.batch,
             self._ledger_rows(answered, api, operation or self.target.operation),
             run_id=self.job.run_id,
-            lease=self.lease.token,
+            lease=self.held().token,
             close_jobs=close_jobs,
         )
 
     def settle(self, settlement: Settlement) -> None:
         """The final commit: the batch's status and the lease's release, together."""
-        self.lease.settle(
+        self.held().settle(
             lambda token: self.job.staging.record_outcomes(
                 self.sync,
                 self.batch,

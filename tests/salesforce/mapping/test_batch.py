@@ -513,8 +513,10 @@ def test_spec_problems_raise_instead_of_rejecting_every_row():
     frame = pl.DataFrame({"id": ["a"], "name": ["A"]})
     with pytest.raises(MappingError, match="no field 'Emial'"):
         map_batch(make_spec({"External_Id__c": "id", "Emial": "name"}), CONTACT, frame, BATCH)
-    with pytest.raises(MappingError, match=r"source column.*surname.*not in the batch"):
+    with pytest.raises(MappingError, match=r"no source column 'surname'.*fix the column name"):
         map_batch(make_spec({"External_Id__c": "id", "LastName": "surname"}), CONTACT, frame, BATCH)
+    with pytest.raises(MappingError, match=r"no source column 'nmae' \(did you mean name\?\)"):
+        map_batch(make_spec({"External_Id__c": "id", "LastName": "nmae"}), CONTACT, frame, BATCH)
 
 
 # -- the content hash -----------------------------------------------------------------------
