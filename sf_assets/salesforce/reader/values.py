@@ -1,0 +1,71 @@
+"""Records as Salesforce sends them (REST JSON pages, Bulk 2.0 CSV pages) turned into one
+typed frame shape, so the copy holds the same values whichever API read them.
+
+REST spells a date-time `2026-01-31T09:00:00.000+0000`, Bulk `2026-01-31T09:00:00.000Z`;
+REST sends numbers and booleans as JSON, Bulk as text; Bulk has no null, only an empty cell
+(Salesforce keeps no empty text either, so empty text is null in both).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import Any
+
+import polars as pl
+
+from sf_assets.salesforce.reader.fields import Selection
+
+DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
+
+
+def from_records(records: list[dict[str, Any]], selection: Selection) -> pl.DataFrame:
+    """One REST page (`records` of a query answer) as a typed frame."""
+    columns = {field: [record.get(field) for record in records] for field in selection.fields}
+    raw = pl.DataFrame(
+        {field: pl.Series(field, values, strict=False) for field, values in columns.items()}
+    )
+    return typed(raw, selection)
+
+
+def from_csv(page: bytes, selection: Selection) -> pl.DataFrame:
+    """One Bulk 2.0 result page as a typed frame; the header names the fields as queried."""
+    if not page.strip():
+        return typed(pl.DataFrame(schema={f: pl.Utf8 for f in selection.fields}), selection)
+    raw = pl.read_csv(io.BytesIO(page), infer_schema=False, missing_utf8_is_empty_string=False)
+    by_lower = {name.lower(): name for name in raw.columns}
+    return typed(
+        raw.select(pl.col(by_lower[field.lower()]).alias(field) for field in selection.fields),
+        selection,
+    )
+
+
+def typed(raw: pl.DataFrame, selection: Selection) -> pl.DataFrame:
+    """Every selected field in its column type, whatever type it arrived in."""
+    return raw.select(_cast(raw, field, selection) for field in selection.fields)
+
+
+def _cast(raw: pl.DataFrame, field: str, selection: Selection) -> pl.Expr:
+    target = selection.dtype(field)
+    column = pl.col(field)
+    if raw.schema[field] == pl.Null:
+        return pl.lit(None, dtype=target).alias(field)
+    arrived = raw.schema[field]
+    if arrived == pl.Utf8:
+        column = pl.when(column == "").then(None).otherwise(column)
+        if target == pl.Boolean:
+            return (
+                column.str.to_lowercase()
+                .replace_strict(
+                    {"true": True, "false": False}, default=None, return_dtype=pl.Boolean
+                )
+                .alias(field)
+            )
+        if isinstance(target, pl.Datetime):
+            return (
+                column.str.replace(r"Z$", "+0000")
+                .str.to_datetime(DATETIME_FORMAT, time_unit="us", time_zone="UTC")
+                .alias(field)
+            )
+        if target == pl.Date:
+            return column.str.to_date("%Y-%m-%d").alias(field)
+    return column.cast(target).alias(field)
