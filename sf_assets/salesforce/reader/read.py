@@ -22,8 +22,10 @@ from urllib.parse import quote
 
 import polars as pl
 
+from resources.salesforce import SalesforceResource
 from sf_assets.salesforce.api import Api
-from sf_assets.salesforce.describe import ObjectInfo
+from sf_assets.salesforce.describe import ObjectInfo, describe_object
+from sf_assets.salesforce.options import ApiOptions
 from sf_assets.salesforce.reader import deletions
 from sf_assets.salesforce.reader.cursor import BulkState, CountCheck, ObjectCursor
 from sf_assets.salesforce.reader.fields import Selection, select_fields
@@ -280,6 +282,12 @@ class ObjectReader:
                 else replace(cursor, bulk=job)
             )
         self._commit(cursor)
+        self.log.info(
+            "%s: %d records committed; cursor at %s",
+            self.sobject,
+            sum(p.rows.height for p in pages),
+            cursor.position.modstamp.isoformat() if cursor.position else "the start",
+        )
         return cursor
 
     def _write(self, frames: Iterable[pl.DataFrame]) -> None:
@@ -315,7 +323,7 @@ class ObjectReader:
     def _settled(self, scan: Scan) -> datetime | None:
         if scan.started is None:
             return None
-        return scan.started - timedelta(seconds=self.spec.read.lookback_seconds + 1)
+        return scan.started - timedelta(seconds=self.spec.read.lookback_seconds)
 
     def _compare_reason(self, cursor: ObjectCursor, options: ReadOptions, now: datetime) -> str:
         policy = self.spec.read.deletions
@@ -378,6 +386,34 @@ class ObjectReader:
         soql = self._statement(now).count()
         answer = self.api.call("GET", "query?q=" + quote(soql, safe=""), idempotent=True).json()
         return CountCheck(now, self.warehouse.current_count(self.sobject), int(answer["totalSize"]))
+
+
+def read_object(
+    spec: IngestSpec,
+    sobject: str,
+    salesforce: SalesforceResource,
+    *,
+    warehouse: Warehouse,
+    cursors: CursorStore,
+    run_id: str,
+    log: logging.Logger,
+    options: ReadOptions = ReadOptions(),
+    api_options: ApiOptions | None = None,
+) -> ReadReport:
+    """One read of one object of `spec`, with its own view of the org (calls counted apart)."""
+    with Api(salesforce, log, api_options or ApiOptions()) as api:
+        obj = describe_object(api.client, sobject)
+        reader = ObjectReader(
+            spec,
+            sobject,
+            obj,
+            api=api,
+            warehouse=warehouse,
+            cursors=cursors,
+            run_id=run_id,
+            log=log,
+        )
+        return reader.read(options)
 
 
 def stream_name(sync: str, sobject: str) -> str:

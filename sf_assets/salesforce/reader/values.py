@@ -31,7 +31,7 @@ def from_csv(page: bytes, selection: Selection) -> pl.DataFrame:
     """One Bulk 2.0 result page as a typed frame; the header names the fields as queried."""
     if not page.strip():
         return typed(pl.DataFrame(schema={f: pl.Utf8 for f in selection.fields}), selection)
-    raw = pl.read_csv(io.BytesIO(page), infer_schema=False, missing_utf8_is_empty_string=False)
+    raw = pl.read_csv(io.BytesIO(page), infer_schema=False)
     by_lower = {name.lower(): name for name in raw.columns}
     return typed(
         raw.select(pl.col(by_lower[field.lower()]).alias(field) for field in selection.fields),
