@@ -9,9 +9,8 @@ import json
 import sys
 from pathlib import Path
 
-from tests.salesforce.reader.conftest import Org, Reading
-
 from sf_assets.specs.ingest import IngestSpec
+from tests.salesforce.reader.conftest import Org, Reading
 
 
 def main() -> None:
