@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
 import polars as pl
@@ -67,11 +67,11 @@ def gone(api: Api, sobject: str, missing: pl.Series, *, filtered: bool) -> Gone:
     )
 
 
-def deleted_since(
-    api: Api, sobject: str, start: datetime, end: datetime, log: logging.Logger
-) -> pl.Series | None:
-    """Ids deleted between `start` and `end` by getDeleted, or None when the org no longer
-    covers `start` (its window has passed, so only a key comparison can tell)."""
+def deleted_since(api: Api, sobject: str, start: datetime, log: logging.Logger) -> pl.Series | None:
+    """Ids deleted since `start` by getDeleted, or None when the org no longer covers `start`
+    (its window has passed, so only a key comparison can tell). The end is a minute ahead:
+    getDeleted counts in whole seconds and covers up to its own present anyway."""
+    end = datetime.now(UTC) + timedelta(minutes=1)
     span = f"start={_stamp(start)}&end={_stamp(end)}"
     try:
         answer = api.call("GET", f"sobjects/{sobject}/deleted/?{span}", idempotent=True).json()
@@ -90,7 +90,7 @@ def deleted_since(
 
 
 def _stamp(moment: datetime) -> str:
-    return quote(moment.strftime("%Y-%m-%dT%H:%M:%S+00:00"), safe="")
+    return quote(moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S+00:00"), safe="")
 
 
 def _parse(text: str) -> datetime:

@@ -182,7 +182,7 @@ class ObjectReader:
         compare = self._compare_reason(cursor, options, now)
         if deletions_source == "get_deleted" and not compare:
             since = start.modstamp if start else now
-            ids = deletions.deleted_since(self.api, self.sobject, since, now, self.log)
+            ids = deletions.deleted_since(self.api, self.sobject, since, self.log)
             if ids is None:
                 compare = "getDeleted's window has passed"
             else:
@@ -218,9 +218,9 @@ class ObjectReader:
             buffer.append(page.rows)
             report.records += page.rows.height
             if sum(f.height for f in buffer) >= options.commit_records or page.done:
-                self._write(buffer)
+                report.deleted += self._write(buffer)
                 buffer = []
-        self._write(buffer)
+        report.deleted += self._write(buffer)
         report.apis, report.bulk_job_ids = scan.apis, scan.bulk_job_ids
 
     # -- scanning and committing ---------------------------------------------------------------
@@ -256,23 +256,28 @@ class ObjectReader:
             if page.bulk is not None:
                 known = job.highest if job is not None and job.job_id == page.bulk.job_id else None
                 job = replace(page.bulk, highest=_later(known, highest(page.rows)))
-                cursor = self._flush(buffer, cursor, job, page.done)
+                cursor = self._flush(buffer, cursor, job, page.done, report)
                 buffer = []
             elif page.done or sum(p.rows.height for p in buffer) >= options.commit_records:
-                cursor = self._flush(buffer, cursor, None, page.done)
+                cursor = self._flush(buffer, cursor, None, page.done, report)
                 buffer = []
-        cursor = self._flush(buffer, cursor, None, True)
+        cursor = self._flush(buffer, cursor, None, True, report)
         report.apis, report.bulk_job_ids = scan.apis, scan.bulk_job_ids
         return cursor
 
     def _flush(
-        self, pages: list[Page], cursor: ObjectCursor, job: BulkState | None, done: bool
+        self,
+        pages: list[Page],
+        cursor: ObjectCursor,
+        job: BulkState | None,
+        done: bool,
+        report: ReadReport,
     ) -> ObjectCursor:
         """Commit the pages' records, then the cursor that covers them. A Bulk job's records
         are unordered: the cursor holds the job until its last page, then its highest record."""
         if not pages and job is None:
             return cursor
-        self._write([p.rows for p in pages])
+        report.deleted += self._write([p.rows for p in pages])
         for page in pages:
             cursor = cursor.moved_to(page.position)
         if job is not None:
@@ -290,10 +295,12 @@ class ObjectReader:
         )
         return cursor
 
-    def _write(self, frames: Iterable[pl.DataFrame]) -> None:
+    def _write(self, frames: Iterable[pl.DataFrame]) -> int:
+        """Upsert the records; how many current copies they marked deleted."""
         rows = [f for f in frames if f.height]
-        if rows:
-            self.warehouse.upsert(self.sobject, pl.concat(rows, how="vertical_relaxed"))
+        if not rows:
+            return 0
+        return self.warehouse.upsert(self.sobject, pl.concat(rows, how="vertical_relaxed"))
 
     def _commit(self, cursor: ObjectCursor) -> None:
         self.cursors.commit({self.stream: cursor.to_json()}, run_id=self.run_id)

@@ -47,9 +47,9 @@ def typed(raw: pl.DataFrame, selection: Selection) -> pl.DataFrame:
 def _cast(raw: pl.DataFrame, field: str, selection: Selection) -> pl.Expr:
     target = selection.dtype(field)
     column = pl.col(field)
-    if raw.schema[field] == pl.Null:
-        return pl.lit(None, dtype=target).alias(field)
     arrived = raw.schema[field]
+    if arrived == pl.Null:
+        return column.cast(target).alias(field)
     if arrived == pl.Utf8:
         column = pl.when(column == "").then(None).otherwise(column)
         if target == pl.Boolean:

@@ -69,7 +69,8 @@ class Warehouse:
 
     def upsert(self, sobject: str, rows: pl.DataFrame) -> int:
         """Write `rows` (typed, one per record or several: the latest SystemModstamp wins) over
-        the copies with the same Id, in one transaction; the commit's sequence number."""
+        the copies with the same Id, in one transaction; how many current copies the rows
+        marked deleted."""
         deleted = pl.col(DELETED).fill_null(False) if DELETED in rows.columns else pl.lit(False)
         latest = (
             rows.sort("SystemModstamp")
@@ -81,13 +82,19 @@ class Warehouse:
             connection.register("incoming", latest.to_arrow())
             self._ensure(connection, sobject)
             seq = self._next_seq(connection, sobject)
+            newly_deleted = first_row(
+                connection.execute(
+                    f"SELECT count(*) FROM {table} WHERE {CURRENT} AND Id IN "
+                    f"(SELECT Id FROM incoming WHERE {DELETED})"
+                )
+            )
             connection.execute(f"DELETE FROM {table} WHERE Id IN (SELECT Id FROM incoming)")
             connection.execute(
                 f"INSERT INTO {table} BY NAME "
                 f"SELECT *, ? AS {SEQ}, now() AS {SYNCED_AT} FROM incoming",
                 [seq],
             )
-        return seq
+        return int(newly_deleted[0]) if newly_deleted else 0
 
     def flag(self, sobject: str, ids: pl.Series, *, column: str) -> int:
         """Set `column` (IsDeleted or _sf_archived) on the current copies of `ids`; how many

@@ -116,9 +116,10 @@ def reading(tmp_path: Path, org: Org) -> Reading:
 
 
 def settle() -> None:
-    """Let the org's clock pass the second its `Date` header last named, so that records
-    stamped before now lie outside the next read's look-back."""
-    time.sleep(1.2)
+    """Let the org's clock pass the `Date` its answers give, so that records stamped before
+    now lie outside the next read's look-back. The header names whole seconds, and the
+    sandbox's server refreshes it once a second, so it may lag the records by up to two."""
+    time.sleep(2.2)
 
 
 class OnLog(logging.Handler):
