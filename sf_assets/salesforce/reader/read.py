@@ -32,7 +32,7 @@ from sf_assets.salesforce.reader.fields import Selection, select_fields
 from sf_assets.salesforce.reader.filters import compile_filter
 from sf_assets.salesforce.reader.scan import BULK_READ_RECORDS, Page, Scan, highest
 from sf_assets.salesforce.reader.statements import Position, Statement, created_since, until
-from sf_assets.salesforce.reader.warehouse import ARCHIVED, DELETED, Warehouse
+from sf_assets.salesforce.reader.warehouse import ARCHIVED, DELETED, ORG, Warehouse
 from sf_assets.specs.ingest import IngestSpec, ObjectRead
 from sf_assets.state.cursors import CursorStore
 
@@ -89,8 +89,10 @@ class ObjectReader:
         cursors: CursorStore,
         run_id: str,
         log: logging.Logger,
+        org_id: str,
     ) -> None:
         self.spec = spec
+        self.org_id = org_id
         self.read_spec: ObjectRead = spec.read.objects[sobject]
         self.sobject = obj.name
         self.obj = obj
@@ -300,7 +302,8 @@ class ObjectReader:
         rows = [f for f in frames if f.height]
         if not rows:
             return 0
-        return self.warehouse.upsert(self.sobject, pl.concat(rows, how="vertical_relaxed"))
+        frame = pl.concat(rows, how="vertical_relaxed").with_columns(pl.lit(self.org_id).alias(ORG))
+        return self.warehouse.upsert(self.sobject, frame)
 
     def _commit(self, cursor: ObjectCursor) -> None:
         self.cursors.commit({self.stream: cursor.to_json()}, run_id=self.run_id)
@@ -419,8 +422,19 @@ def read_object(
             cursors=cursors,
             run_id=run_id,
             log=log,
+            org_id=organization_id(api),
         )
         return reader.read(options)
+
+
+def organization_id(api: Api) -> str:
+    """The org's 15-character id. A Salesforce session id begins with it (`00D…!…`); a
+    session that does not is asked with one query of the org's Organization record."""
+    prefix, bang, _ = api.client.session_id.partition("!")
+    if bang and prefix.startswith("00D"):
+        return prefix[:15]
+    answer = api.call("GET", "query?q=" + quote("SELECT Id FROM Organization"), idempotent=True)
+    return str(answer.json()["records"][0]["Id"])[:15]
 
 
 def stream_name(sync: str, sobject: str) -> str:

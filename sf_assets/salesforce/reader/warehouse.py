@@ -25,6 +25,7 @@ from sf_assets.sql import first_row, open_waiting, quote_identifier
 SEQ = "_sf_seq"
 ARCHIVED = "_sf_archived"
 SYNCED_AT = "_sf_synced_at"
+ORG = "_sf_org_id"  # the org a copy came from: merged tables key organizations by it
 DELETED = "IsDeleted"
 CURRENT = f"NOT coalesce({DELETED}, false) AND NOT coalesce({ARCHIVED}, false)"
 
