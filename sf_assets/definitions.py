@@ -9,6 +9,7 @@ from collections.abc import Callable
 
 import dagster as dg
 
+from sf_assets.assets.ingest import build_ingest
 from sf_assets.assets.sales_upload import build_sales_upload
 from sf_assets.assets.writeback import build_writeback
 from sf_assets.connections import connection_resources, staging_from_env
@@ -18,6 +19,7 @@ from sf_assets.specs import LoadedSpec, load_specs
 FACTORIES: dict[str, Callable[[LoadedSpec], dg.Definitions]] = {
     "salesforce": build_writeback,
     "emarsys": build_sales_upload,
+    "ingest": build_ingest,
 }
 
 

@@ -16,7 +16,7 @@ import duckdb
 import polars as pl
 
 from sf_assets.merge.strategy import merged
-from sf_assets.merge.tables import MergeReport, Source, exists, selected_columns
+from sf_assets.merge.tables import MergeReport, Source, exists, selected_columns, upsert
 from sf_assets.salesforce.reader.warehouse import ARCHIVED, DELETED, ORG, SEQ, Warehouse
 from sf_assets.specs.ingest import OrganizationsMerge
 from sf_assets.sql import quote_identifier
@@ -126,17 +126,9 @@ class Organizations:
             "created_at": pl.Datetime("us", "UTC"),
             "updated_at": pl.Datetime("us", "UTC"),
         }
-        rows = pl.DataFrame(list(changed.values()), schema=schema, orient="row")
-        connection.register("changed", rows.to_arrow())
+        rows = pl.DataFrame(list(changed.values()), schema=schema)
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.schema)}")
-        connection.execute(
-            f"CREATE TABLE IF NOT EXISTS {self.table} AS SELECT * FROM changed LIMIT 0"
-        )
-        connection.execute(
-            f"DELETE FROM {self.table} WHERE organization_key IN "
-            "(SELECT organization_key FROM changed)"
-        )
-        connection.execute(f"INSERT INTO {self.table} BY NAME SELECT * FROM changed")
+        upsert(connection, self.table, rows, ("organization_key",))
 
 
 def _dtype(frame: pl.DataFrame, column: str) -> pl.DataType:

@@ -32,7 +32,7 @@ import polars as pl
 
 from sf_assets.merge.keys import normalized
 from sf_assets.merge.strategy import merged
-from sf_assets.merge.tables import MergeReport, Source, exists, selected_columns
+from sf_assets.merge.tables import MergeReport, Source, exists, selected_columns, upsert
 from sf_assets.salesforce.reader.warehouse import ARCHIVED, DELETED, ORG, SEQ, Warehouse
 from sf_assets.specs.ingest import PeopleMerge
 from sf_assets.sql import quote_identifier
@@ -266,29 +266,15 @@ class People:
                 active = current_by_person[person_id] or person_id in elsewhere
                 state.people[person_id]["active"] = active
             schema = self._people_schema(incoming)
-            rows = pl.DataFrame([state.people[p] for p in touched], schema=schema, orient="row")
-            connection.register("changed_people", rows.to_arrow())
-            connection.execute(
-                f"CREATE TABLE IF NOT EXISTS {self.table} AS SELECT * FROM changed_people LIMIT 0"
-            )
-            connection.execute(
-                f"DELETE FROM {self.table} WHERE person_id IN "
-                "(SELECT person_id FROM changed_people)"
-            )
-            connection.execute(f"INSERT INTO {self.table} BY NAME SELECT * FROM changed_people")
+            rows = pl.DataFrame([state.people[p] for p in touched], schema=schema)
+            upsert(connection, self.table, rows, ("person_id",))
         if state.changed_links:
-            rows = pl.DataFrame(
-                [state.links[k] for k in sorted(state.changed_links)],
-                schema=LINK_SCHEMA,
-                orient="row",
-            )
-            connection.register("changed_links", rows.to_arrow())
-            connection.execute(
-                f"DELETE FROM {self.links_table} l USING changed_links c WHERE "
-                "l.org_id = c.org_id AND l.object = c.object AND l.record_id = c.record_id"
-            )
-            connection.execute(
-                f"INSERT INTO {self.links_table} BY NAME SELECT * FROM changed_links"
+            links = [state.links[k] for k in sorted(state.changed_links)]
+            upsert(
+                connection,
+                self.links_table,
+                pl.DataFrame(links, schema=LINK_SCHEMA),
+                ("org_id", "object", "record_id"),
             )
 
     def _current_links_elsewhere(

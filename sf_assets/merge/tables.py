@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 import duckdb
+import polars as pl
 
 from sf_assets.sql import quote_identifier
 
@@ -50,4 +51,23 @@ def selected_columns(connection: duckdb.DuckDBPyConnection, table: str, wanted: 
         if name.lower() in present
         else f"NULL::VARCHAR AS {quote_identifier(name)}"
         for name in dict.fromkeys(wanted)
+    )
+
+
+def upsert(
+    connection: duckdb.DuckDBPyConnection, table: str, frame: pl.DataFrame, key: tuple[str, ...]
+) -> None:
+    """Write `frame`'s rows into `table` by `key`: existing rows get the frame's columns
+    updated (columns the user added to the table keep their values), new rows are inserted.
+    The table is created from the frame's shape the first time."""
+    connection.register("upserted", frame.to_arrow())
+    connection.execute(f"CREATE TABLE IF NOT EXISTS {table} AS SELECT * FROM upserted LIMIT 0")
+    joined = " AND ".join(f"t.{quote_identifier(k)} = u.{quote_identifier(k)}" for k in key)
+    updates = ", ".join(
+        f"{quote_identifier(c)} = u.{quote_identifier(c)}" for c in frame.columns if c not in key
+    )
+    connection.execute(f"UPDATE {table} AS t SET {updates} FROM upserted AS u WHERE {joined}")
+    connection.execute(
+        f"INSERT INTO {table} BY NAME SELECT u.* FROM upserted AS u "
+        f"WHERE NOT EXISTS (SELECT 1 FROM {table} AS t WHERE {joined})"
     )

@@ -217,3 +217,18 @@ def test_an_opt_out_in_salesforce_unsubscribes_an_existing_person(tmp_path):
     merge(copies, config, since)
     ana = next(p for p in people_table(copies) if p["person_id"] == f"{ORG}:C1")
     assert ana["email_opt_in"] is False and ana["FirstName"] == "Ana"
+
+
+def test_columns_added_to_people_keep_their_values_when_the_merge_updates_a_person(tmp_path):
+    config = PeopleMerge.model_validate({"strategy": "overwrite"})
+    copies = Copies(tmp_path)
+    copies.land(RUN_1)
+    since = merge(copies, config, {})
+    with copies.warehouse.transaction() as con:  # enrichment the user keeps in the table
+        con.execute("ALTER TABLE people ADD COLUMN segment VARCHAR")
+        con.execute("UPDATE people SET segment = 'gold'")
+    copies.land(RUN_2)
+    merge(copies, config, since)
+    with duckdb.connect(str(copies.warehouse.path), read_only=True) as con:
+        rows = dict(con.sql("SELECT FirstName, segment FROM people").fetchall())
+    assert rows == {"Ana Maria": "gold", "Bo": "gold", "Cy": "gold"}
