@@ -44,12 +44,13 @@ def exists(connection: duckdb.DuckDBPyConnection, schema: str, name: str) -> boo
 
 def selected_columns(connection: duckdb.DuckDBPyConnection, table: str, wanted: list[str]) -> str:
     """A select list giving each wanted field by its own name, null where the copy lacks it
-    (a Lead has no AccountId, a spec may not read every field)."""
+    (a Lead has no AccountId, a spec may not read every field); the null is untyped, so that
+    combined with another copy's rows it takes their type."""
     present = {row[0].lower(): row[0] for row in connection.execute(f"DESCRIBE {table}").fetchall()}
     return ", ".join(
         f"{quote_identifier(present[name.lower()])} AS {quote_identifier(name)}"
         if name.lower() in present
-        else f"NULL::VARCHAR AS {quote_identifier(name)}"
+        else f"NULL AS {quote_identifier(name)}"
         for name in dict.fromkeys(wanted)
     )
 
