@@ -130,8 +130,10 @@ class OnLog(logging.Handler):
         super().__init__()
         self.text = text
         self.action: Callable[[], None] | None = action
+        self.messages: list[str] = []
 
     def emit(self, record: logging.LogRecord) -> None:
+        self.messages.append(record.getMessage())
         if self.action is not None and self.text in record.getMessage():
             action, self.action = self.action, None
             action()
