@@ -20,6 +20,7 @@ from sf_assets.assets.ingest_checks import check_specs, read_checks
 from sf_assets.assets.lineage import table_key
 from sf_assets.assets.metadata import markdown_table
 from sf_assets.connections import resource_key
+from sf_assets.merge.activities import Activities, ActivitySources
 from sf_assets.merge.orders import Orders
 from sf_assets.merge.organizations import Organizations
 from sf_assets.merge.people import People
@@ -165,7 +166,17 @@ def merged_assets(
         found.append(organizations_asset(spec, warehouse, raw))
     if spec.orders:
         found.append(orders_asset(spec, warehouse, raw))
+    if spec.merge.people is not None and _activity_objects(spec):
+        found.append(activities_asset(spec, warehouse, raw, found[0]))
     return found
+
+
+def _activity_objects(spec: IngestSpec) -> list[str]:
+    """Objects read as activities: Tasks, and Opportunities with their contact roles."""
+    names = ["Task"] if spec.object("Task") else []
+    if spec.object("Opportunity") and spec.object("OpportunityContactRole"):
+        names += ["Opportunity", "OpportunityContactRole"]
+    return names
 
 
 def _source(spec: IngestSpec, sobject: str) -> Source:
@@ -264,6 +275,44 @@ def orders_asset(
         )
 
     return orders
+
+
+def activities_asset(
+    spec: IngestSpec,
+    warehouse: Warehouse,
+    raw: dict[str, dg.AssetsDefinition],
+    people: dg.AssetsDefinition,
+) -> dg.AssetsDefinition:
+    objects = _activity_objects(spec)
+
+    def source(name: str) -> Source | None:
+        return _source(spec, name) if name in objects else None
+
+    @dg.asset(
+        key=table_key(f"{MERGED_SCHEMA}.activities"),
+        group_name=spec.name,
+        deps=[people, *_upstream(spec, raw, *objects)],
+        kinds={"duckdb"},
+        description="Activities of people: Opportunities through their primary contact role, "
+        "Tasks through WhoId; rebuilt from the copies on every run.",
+    )
+    def activities(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
+        count = Activities(warehouse, MERGED_SCHEMA).rebuild(
+            ActivitySources(
+                opportunities=source("Opportunity"),
+                contact_roles=source("OpportunityContactRole"),
+                tasks=source("Task"),
+            )
+        )
+        return dg.MaterializeResult(
+            metadata={
+                "activities": count,
+                "from": ", ".join(objects),
+                "table": dg.MetadataValue.text(f"{MERGED_SCHEMA}.activities"),
+            }
+        )
+
+    return activities
 
 
 def merge_metadata(report: MergeReport, table: str) -> dict[str, Any]:
