@@ -18,6 +18,7 @@ import dagster as dg
 
 from resources.https import TrustingSession
 from sf_assets.cli.demo_data import change_one_product, write_integrations, write_warehouse
+from sf_assets.cli.demo_ingest import read_into_warehouse, split_specs
 from sf_assets.cli.local_org import local_org
 from sf_assets.definitions import build_definitions
 from sf_assets.specs import AnySyncSpec, LoadedSpec, load_specs
@@ -52,12 +53,19 @@ def run_demo(project: Path | None = None) -> int:
         configure_environment(info, state, project)
         specs = load_specs(project / "syncs")
         defs = build_definitions(specs)
+        writes, reads, round_trip = split_specs(specs)
         with dg.DagsterInstance.get() as instance:
             print("first run of every sync, batch by batch:")
-            for loaded in ordered(specs):
+            for loaded in ordered(writes):
+                run_sync(defs, instance, loaded.spec)
+            read_into_warehouse(defs, instance, reads, info, warehouse, QUIET, first=True)
+            for loaded in round_trip:
                 run_sync(defs, instance, loaded.spec)
             print("\nsecond run of everything (nothing may be sent twice):")
-            for loaded in ordered(specs):
+            for loaded in ordered(writes):
+                run_sync(defs, instance, loaded.spec, discover=False)
+            read_into_warehouse(defs, instance, reads, info, warehouse, QUIET, first=False)
+            for loaded in round_trip:
                 run_sync(defs, instance, loaded.spec, discover=False)
             change_one_product(warehouse)
             print("\none product changed in the warehouse; the catalogue runs again:")

@@ -10,9 +10,11 @@ from sf_assets.emarsys.lines import check_columns
 from sf_assets.salesforce.describe import ObjectInfo, UnknownObjectError, describe_object
 from sf_assets.salesforce.object_setup import ObjectSetupError, plan_fields, requirements
 from sf_assets.salesforce.preflight import Finding, check_spec
+from sf_assets.salesforce.reader.validate import ingest_findings
 from sf_assets.sources import Dataset, DatasetError, Schema
 from sf_assets.specs import (
     EmarsysSyncSpec,
+    IngestSpec,
     LoadedSpec,
     SpecError,
     SyncSpec,
@@ -99,6 +101,13 @@ def run_validate() -> int:
             errors += 1
             continue
         clients[connection] = client
+        if isinstance(loaded.spec, IngestSpec):
+            errors += report(
+                loaded.spec.name,
+                "objects, fields and filters fit the org",
+                ingest_findings(loaded.spec, client),
+            )
+            continue
         fits = f"{loaded.spec.target.object} mapping fits the org"
         errors += report(loaded.spec.name, fits, findings_for(loaded, client))
     return 1 if errors else 0

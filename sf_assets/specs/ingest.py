@@ -10,9 +10,9 @@ type and escaped before it reaches a query: no text a user typed is ever pasted 
 from __future__ import annotations
 
 import re
-from typing import ClassVar, Literal
+from typing import Annotated, ClassVar, Literal
 
-from pydantic import Field, field_validator, model_validator
+from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from sf_assets.specs.common import NAME_PATTERN, SpecModel
 
@@ -57,6 +57,18 @@ class AnyOf(SpecModel):
     any: list[Condition] = Field(min_length=1)
 
 
+def _filter_kind(value: object) -> str:
+    if isinstance(value, dict):
+        return "any" if "any" in value else "condition"
+    return "any" if isinstance(value, AnyOf) else "condition"
+
+
+FilterItem = Annotated[
+    Annotated[Condition, Tag("condition")] | Annotated[AnyOf, Tag("any")],
+    Discriminator(_filter_kind),
+]
+
+
 class ObjectRead(SpecModel):
     """Which records and fields of one object are copied."""
 
@@ -73,7 +85,7 @@ class ObjectRead(SpecModel):
     exclude: list[str] = Field(
         default_factory=list, description="Fields (names or globs) never read."
     )
-    filter: list[Condition | AnyOf] = Field(
+    filter: list[FilterItem] = Field(
         default_factory=list,
         description="Only records matching every item are copied; a record that stops "
         "matching is kept but flagged `_sf_archived`.",
