@@ -25,13 +25,18 @@ from sf_assets.merge.orders import Orders
 from sf_assets.merge.organizations import Organizations
 from sf_assets.merge.people import People
 from sf_assets.merge.tables import MergeReport, Source
+from sf_assets.salesforce.describe import UnknownObjectError
 from sf_assets.salesforce.reader import ReadOptions, ReadReport, Warehouse, read_object, table_name
+from sf_assets.salesforce.reader.fields import FieldSelectionError
+from sf_assets.salesforce.reader.filters import FilterError
 from sf_assets.salesforce.reader.read import stream_name
 from sf_assets.specs import IngestSpec, LoadedSpec
 from sf_assets.state.cursors import StateCursors
 from sf_assets.state.store import StagingStore
 
 MERGED_SCHEMA = "main"
+# What the spec asks for that the org does not have: a clear failure, not a stack trace.
+SPEC_ERRORS = (UnknownObjectError, FieldSelectionError, FilterError)
 
 
 class ReadConfig(dg.Config):
@@ -120,16 +125,22 @@ def raw_copy(spec: IngestSpec, sobject: str, warehouse: Warehouse) -> dg.AssetsD
     def copy(context: dg.AssetExecutionContext, config: ReadConfig) -> Iterator[Any]:
         staging: StagingStore = context.resources.staging
         cursors = StateCursors(staging)
-        report = read_object(
-            spec,
-            sobject,
-            getattr(context.resources, sf_key),
-            warehouse=warehouse,
-            cursors=cursors,
-            run_id=context.run.run_id,
-            log=context.log,
-            options=config.options(),
-        )
+        try:
+            report = read_object(
+                spec,
+                sobject,
+                getattr(context.resources, sf_key),
+                warehouse=warehouse,
+                cursors=cursors,
+                run_id=context.run.run_id,
+                log=context.log,
+                options=config.options(),
+            )
+        except SPEC_ERRORS as error:
+            raise dg.Failure(
+                description=f"sync {spec.name}: {str(error).removeprefix(f'sync {spec.name}: ')}; "
+                "nothing was read and the cursor is where it was"
+            ) from None
         yield dg.MaterializeResult(metadata=read_metadata(report, warehouse))
         yield from read_checks(report, warehouse, cursors, stream_name(spec.name, sobject))
 

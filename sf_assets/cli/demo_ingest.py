@@ -69,18 +69,20 @@ def read_into_warehouse(
 
 
 def seed_sales_activity(info: dict[str, Any]) -> None:
-    """Leads and Tasks as the sales team enters them: three Leads are people who already are
-    Contacts (their email in another case, or only their phone), two are new."""
+    """Leads, Tasks and order lines as the sales team enters them: three Leads are people who
+    already are Contacts (their email in another case, or only their phone), one is new, and
+    one is closed, outside the spec's filter."""
     http = TrustingSession(info["ca_bundle"])
     admin = f"{info['instance_url']}/__admin/records"
     leads = [
         {"LastName": "Buyer1", "FirstName": "Fan1", "Email": "FAN1@example.com", "Company": "Self"},
         {"LastName": "Buyer2", "Company": "Self", "Email": "Fan2@Example.com"},
-        {"LastName": "Buyer3", "Company": "Self", "Phone": "+1-555-000-0003"},
+        {"LastName": "Buyer23", "Company": "Self", "Phone": "+1-555-000-4000"},
         {"LastName": "Newcomer", "FirstName": "Nia", "Email": "nia@example.com", "Company": "Band"},
         {"LastName": "Walk-in", "Company": "Self", "Status": "Closed - Not Converted"},
     ]
-    outcome = http.post(f"{admin}/Lead", json=leads)
+    opened = [{"Status": "Open - Not Contacted", **lead} for lead in leads]
+    outcome = http.post(f"{admin}/Lead", json=opened)
     outcome.raise_for_status()
     lead_ids = [item["id"] for item in outcome.json() if item.get("success")]
     tasks = [
@@ -88,6 +90,16 @@ def seed_sales_activity(info: dict[str, Any]) -> None:
         for i in lead_ids[:2]
     ]
     http.post(f"{admin}/Task", json=tasks).raise_for_status()
+    orders = sorted(r["Id"] for r in http.get(f"{admin}/Order").json())[:2]
+    items = [
+        {"OrderId": order, "Quantity": quantity, "UnitPrice": 25, "Description": "Tour shirt"}
+        for order, quantity in zip(orders, (1, 3), strict=True)
+    ]
+    answer = http.post(f"{admin}/OrderItem", json=items)
+    if answer.status_code == 404:
+        print("  (this org has no OrderItem object: the orders are read without items)")
+    else:
+        answer.raise_for_status()
 
 
 def enrich(warehouse: Path) -> None:

@@ -266,3 +266,15 @@ def test_order_download_returns_orders_with_their_items_since_the_last_read(proj
             f"SELECT Id, [i.Quantity FOR i IN items] FROM orders WHERE _orders_seq = {seq}",
         )
         assert rows == [(orders[1], [4.0])]
+
+
+def test_a_field_the_org_lacks_fails_the_read_with_what_to_fix(project, sandbox):
+    body = {**SPEC, "read": {"objects": {"Contact": {"fields": ["Emial"]}}}, "merge": {}}
+    defs = definitions(project, body)
+    with dg.instance_for_test() as instance:
+        result = run(defs, instance)
+    assert not result.success
+    failure = next(e for e in result.all_events if e.is_step_failure)
+    message = failure.event_specific_data.error.message
+    assert "sync crm: Contact has no field 'Emial'" in message and "did you mean Email" in message
+    assert "the cursor is where it was" in message
