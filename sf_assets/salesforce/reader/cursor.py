@@ -45,6 +45,7 @@ class ObjectCursor:
     completed_at: datetime | None = None  # the last read that ran to its end
     reconciled_at: datetime | None = None  # the last comparison of every key with the org
     count: CountCheck | None = None
+    plan: dict[str, Any] | None = None  # the describe-derived plan (see plan.py)
 
     def moved_to(self, position: Position | None) -> ObjectCursor:
         """The cursor at `position`, never behind where it was."""
@@ -71,6 +72,7 @@ class ObjectCursor:
             "count": None
             if self.count is None
             else {**asdict(self.count), "at": _time_json(self.count.at)},
+            "plan": self.plan,
         }
 
     @classmethod
@@ -93,6 +95,7 @@ class ObjectCursor:
             count=None
             if not count
             else CountCheck(_time(count["at"]) or datetime.min, count["copy"], count["org"]),
+            plan=data.get("plan"),
         )
 
 

@@ -24,12 +24,13 @@ import polars as pl
 
 from resources.salesforce import SalesforceResource
 from sf_assets.salesforce.api import Api
-from sf_assets.salesforce.describe import ObjectInfo, describe_object
+from sf_assets.salesforce.describe import describe_object
+from sf_assets.salesforce.errors import SalesforceApiError
 from sf_assets.salesforce.options import ApiOptions
 from sf_assets.salesforce.reader import deletions
 from sf_assets.salesforce.reader.cursor import BulkState, CountCheck, ObjectCursor
-from sf_assets.salesforce.reader.fields import Selection, select_fields
-from sf_assets.salesforce.reader.filters import compile_filter
+from sf_assets.salesforce.reader.fields import Selection
+from sf_assets.salesforce.reader.plan import Plan
 from sf_assets.salesforce.reader.scan import BULK_READ_RECORDS, Page, Scan, highest
 from sf_assets.salesforce.reader.statements import Position, Statement, created_since, until
 from sf_assets.salesforce.reader.warehouse import ARCHIVED, DELETED, ORG, Warehouse
@@ -37,6 +38,7 @@ from sf_assets.specs.ingest import IngestSpec, ObjectRead
 from sf_assets.state.cursors import CursorStore
 
 COMMIT_RECORDS = 100_000  # records per warehouse commit (and cursor move) on REST
+FIELD_ERRORS = ("INVALID_FIELD", "INVALID_TYPE")  # a kept describe that no longer holds
 
 
 @dataclass(frozen=True)
@@ -82,7 +84,7 @@ class ObjectReader:
         self,
         spec: IngestSpec,
         sobject: str,
-        obj: ObjectInfo,
+        plan: Plan,
         *,
         api: Api,
         warehouse: Warehouse,
@@ -94,15 +96,15 @@ class ObjectReader:
         self.spec = spec
         self.org_id = org_id
         self.read_spec: ObjectRead = spec.read.objects[sobject]
-        self.sobject = obj.name
-        self.obj = obj
+        self.plan = plan
+        self.sobject = plan.selection.object
         self.api = api
         self.warehouse = warehouse
         self.cursors = cursors
         self.run_id = run_id
         self.log = log
-        self.selection: Selection = select_fields(obj, self.read_spec, sync=spec.name)
-        self.filter = compile_filter(self.read_spec.filter, obj, sync=spec.name)
+        self.selection: Selection = plan.selection
+        self.filter = plan.filter
         self.stream = stream_name(spec.name, self.sobject)
 
     # -- the read ----------------------------------------------------------------------------
@@ -306,7 +308,8 @@ class ObjectReader:
         return self.warehouse.upsert(self.sobject, frame)
 
     def _commit(self, cursor: ObjectCursor) -> None:
-        self.cursors.commit({self.stream: cursor.to_json()}, run_id=self.run_id)
+        planned = replace(cursor, plan=self.plan.to_json())
+        self.cursors.commit({self.stream: planned.to_json()}, run_id=self.run_id)
 
     # -- statements and bounds -------------------------------------------------------------------
 
@@ -412,19 +415,41 @@ def read_object(
 ) -> ReadReport:
     """One read of one object of `spec`, with its own view of the org (calls counted apart)."""
     with Api(salesforce, log, api_options or ApiOptions()) as api:
-        obj = describe_object(api.client, sobject)
-        reader = ObjectReader(
-            spec,
-            sobject,
-            obj,
-            api=api,
-            warehouse=warehouse,
-            cursors=cursors,
-            run_id=run_id,
-            log=log,
-            org_id=organization_id(api),
-        )
-        return reader.read(options)
+        stream = stream_name(spec.name, sobject)
+        now = datetime.now(UTC)
+        kept = Plan.from_json(ObjectCursor.from_json(cursors.read(stream)).plan)
+        read = spec.read.objects[sobject]
+        fresh = kept is None or options.full_refresh or not kept.fits(read, now)
+
+        def reader(plan: Plan) -> ObjectReader:
+            return ObjectReader(
+                spec,
+                sobject,
+                plan,
+                api=api,
+                warehouse=warehouse,
+                cursors=cursors,
+                run_id=run_id,
+                log=log,
+                org_id=organization_id(api),
+            )
+
+        def described() -> Plan:
+            return Plan.described(
+                describe_object(api.client, sobject), read, sync=spec.name, now=now
+            )
+
+        if fresh or kept is None:
+            return reader(described()).read(options)
+        try:
+            return reader(kept).read(options)
+        except SalesforceApiError as error:
+            if error.code not in FIELD_ERRORS:
+                raise
+            log.warning(
+                "%s: the org refused a field of the kept describe; describing again", sobject
+            )
+            return reader(described()).read(options)
 
 
 def organization_id(api: Api) -> str:

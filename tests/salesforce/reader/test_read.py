@@ -74,8 +74,10 @@ def test_the_next_read_takes_only_what_changed(org, reading, sf):
     settle()
     for record_id in ids[:4]:
         sf.Contact.update(record_id, {"Email": f"{record_id}@example.com"})
+    before = org.calls()
     report = reading.read(spec, "Contact")
     assert (report.mode, report.records, report.apis) == ("incremental", 4, ["rest"])
+    assert org.calls() - before == 1  # one query page: the describe is kept with the cursor
     copy = reading.copy("Contact")
     changed = copy.filter(pl.col("Email").is_not_null())
     assert sorted(changed["Id"]) == sorted(ids[:4])
@@ -222,3 +224,16 @@ def wait_for(found, child: subprocess.Popen, timeout: float = 60):  # type: igno
 def position_of(reading, sobject: str) -> list[str] | None:  # type: ignore[no-untyped-def]
     cursor = reading.cursors.read(stream_name("crm", sobject))
     return cursor and cursor.get("position")
+
+
+def test_a_kept_describe_the_org_no_longer_matches_is_described_again(org, reading, caplog):
+    org.seed("Contact", [{"LastName": "Ng"}])
+    spec = ingest_spec({"Contact": {"fields": ["LastName"]}})
+    reading.read(spec, "Contact")
+    cursor = reading.cursors.read(stream_name("crm", "Contact"))
+    cursor["plan"]["fields"].append(["Gone__c", "string"])  # a field deleted in the org since
+    reading.cursors.commit({stream_name("crm", "Contact"): cursor}, run_id="test")
+    report = reading.read(spec, "Contact")
+    assert "describing again" in caplog.text and report.mode == "full"
+    plan = reading.cursors.read(stream_name("crm", "Contact"))["plan"]
+    assert "Gone__c" not in [name for name, _ in plan["fields"]]
