@@ -57,16 +57,14 @@ def seed(info: dict[str, Any], records: int, sobject: str = "Contact") -> None:
     for start in range(0, records, SEED_CHUNK):
         n = pl.int_range(start, min(start + SEED_CHUNK, records), eager=True)
         if sobject == "Contact":
-            frame = pl.DataFrame(
-                {
-                    "FirstName": "Fan" + n.cast(pl.Utf8),
-                    "LastName": "Buyer" + (n % 997).cast(pl.Utf8),
-                    "Email": "fan" + n.cast(pl.Utf8) + "@example.com",
-                    "Phone": "+1 555 " + n.cast(pl.Utf8).str.zfill(7),
-                    "Birthdate": pl.lit("1990-05-01"),
-                    "Ticket_Count__c": (n % 9).cast(pl.Utf8),
-                    "LeadSource": pl.lit("Ticketing"),
-                }
+            frame = pl.DataFrame({"n": n}).select(
+                ("Fan" + pl.col("n").cast(pl.Utf8)).alias("FirstName"),
+                ("Buyer" + (pl.col("n") % 997).cast(pl.Utf8)).alias("LastName"),
+                ("fan" + pl.col("n").cast(pl.Utf8) + "@example.com").alias("Email"),
+                ("+1 555 " + pl.col("n").cast(pl.Utf8).str.zfill(7)).alias("Phone"),
+                pl.lit("1990-05-01").alias("Birthdate"),
+                (pl.col("n") % 9).cast(pl.Utf8).alias("Ticket_Count__c"),
+                pl.lit("Ticketing").alias("LeadSource"),
             )
         else:  # Accounts numbered by NumberOfEmployees: a filter reads the first N of them
             frame = pl.DataFrame({"Name": "Shop " + n.cast(pl.Utf8), "NumberOfEmployees": n})

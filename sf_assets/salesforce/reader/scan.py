@@ -98,10 +98,12 @@ class Scan:
         self._used("rest")
         position = start
         answer = self._first(statement.after(position))
+        received = 0
         while True:
             rows = from_records(answer["records"], self.selection)
             position = _last(rows) or position
-            remaining = int(answer["totalSize"]) - rows.height
+            received += rows.height
+            remaining = int(answer["totalSize"]) - received
             done = bool(answer["done"])
             switch = self.choice == "auto" and not done and remaining >= self.bulk_records
             yield Page(rows, position, done=done and not switch)

@@ -16,15 +16,23 @@ import polars as pl
 from sf_assets.salesforce.reader.fields import Selection
 
 DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
+# How REST JSON spells each field type; dates and date-times arrive as text.
+JSON_TYPES: dict[str, pl.DataType] = {
+    "boolean": pl.Boolean(),
+    "int": pl.Int64(),
+    "double": pl.Float64(),
+    "currency": pl.Float64(),
+    "percent": pl.Float64(),
+}
 
 
 def from_records(records: list[dict[str, Any]], selection: Selection) -> pl.DataFrame:
-    """One REST page (`records` of a query answer) as a typed frame."""
-    columns = {field: [record.get(field) for record in records] for field in selection.fields}
-    raw = pl.DataFrame(
-        {field: pl.Series(field, values, strict=False) for field, values in columns.items()}
-    )
-    return typed(raw, selection)
+    """One REST page (`records` of a query answer) as a typed frame. The page is read in the
+    JSON types Salesforce sends (booleans, numbers, everything else text), then cast."""
+    arrival = {
+        field: JSON_TYPES.get(selection.types[field], pl.Utf8()) for field in selection.fields
+    }
+    return typed(pl.from_dicts(records, schema=arrival), selection)
 
 
 def from_csv(page: bytes, selection: Selection) -> pl.DataFrame:
