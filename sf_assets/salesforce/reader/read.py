@@ -28,6 +28,7 @@ from sf_assets.salesforce.describe import describe_object
 from sf_assets.salesforce.errors import SalesforceApiError
 from sf_assets.salesforce.options import ApiOptions
 from sf_assets.salesforce.reader import deletions
+from sf_assets.salesforce.reader.commits import Committer
 from sf_assets.salesforce.reader.cursor import BulkState, CountCheck, ObjectCursor
 from sf_assets.salesforce.reader.fields import Selection
 from sf_assets.salesforce.reader.plan import Plan
@@ -249,39 +250,42 @@ class ObjectReader:
         options: ReadOptions,
         report: ReadReport,
     ) -> ObjectCursor:
-        """Every page of the scan committed, the cursor moved after each commit."""
+        """Every page of the scan committed, the cursor moved after each commit; commits run
+        beside the download of the next page (see commits.py)."""
         buffer: list[Page] = []
         job = resume
-        for page in scan.pages(statement, start, resume):
-            report.records += page.rows.height
-            if DELETED in page.rows.columns:
-                report.deleted_ids += page.rows.filter(pl.col(DELETED))["Id"].to_list()
-            buffer.append(page)
-            if page.bulk is not None:
-                known = job.highest if job is not None and job.job_id == page.bulk.job_id else None
-                job = replace(page.bulk, highest=_later(known, highest(page.rows)))
-                cursor = self._flush(buffer, cursor, job, page.done, report)
-                buffer = []
-            elif page.done or sum(p.rows.height for p in buffer) >= options.commit_records:
-                cursor = self._flush(buffer, cursor, None, page.done, report)
-                buffer = []
-        cursor = self._flush(buffer, cursor, None, True, report)
+        with Committer() as committer:
+            for page in scan.pages(statement, start, resume):
+                report.records += page.rows.height
+                if DELETED in page.rows.columns:
+                    report.deleted_ids += page.rows.filter(pl.col(DELETED))["Id"].to_list()
+                buffer.append(page)
+                if page.bulk is not None:
+                    known = job.highest if job and job.job_id == page.bulk.job_id else None
+                    job = replace(page.bulk, highest=_later(known, highest(page.rows)))
+                    cursor = self._hand_over(committer, buffer, cursor, job, page.done, report)
+                    buffer = []
+                elif page.done or sum(p.rows.height for p in buffer) >= options.commit_records:
+                    cursor = self._hand_over(committer, buffer, cursor, None, page.done, report)
+                    buffer = []
+            cursor = self._hand_over(committer, buffer, cursor, None, True, report)
         report.apis, report.bulk_job_ids = scan.apis, scan.bulk_job_ids
         return cursor
 
-    def _flush(
+    def _hand_over(
         self,
+        committer: Committer,
         pages: list[Page],
         cursor: ObjectCursor,
         job: BulkState | None,
         done: bool,
         report: ReadReport,
     ) -> ObjectCursor:
-        """Commit the pages' records, then the cursor that covers them. A Bulk job's records
-        are unordered: the cursor holds the job until its last page, then its highest record."""
+        """The cursor that covers `pages`, whose records are committed before it. A Bulk
+        job's records are unordered: the cursor holds the job until its last page, then its
+        highest record."""
         if not pages and job is None:
             return cursor
-        report.deleted += self._write([p.rows for p in pages])
         for page in pages:
             cursor = cursor.moved_to(page.position)
         if job is not None:
@@ -290,14 +294,19 @@ class ObjectReader:
                 if done
                 else replace(cursor, bulk=job)
             )
+        frames = [p.rows for p in pages]
+        committer.submit(lambda: self._store(frames, cursor, report))
+        return cursor
+
+    def _store(self, frames: list[pl.DataFrame], cursor: ObjectCursor, report: ReadReport) -> None:
+        report.deleted += self._write(frames)
         self._commit(cursor)
         self.log.info(
             "%s: %d records committed; cursor at %s",
             self.sobject,
-            sum(p.rows.height for p in pages),
+            sum(f.height for f in frames),
             cursor.position.modstamp.isoformat() if cursor.position else "the start",
         )
-        return cursor
 
     def _write(self, frames: Iterable[pl.DataFrame]) -> int:
         """Upsert the records; how many current copies they marked deleted."""

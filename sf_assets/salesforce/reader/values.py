@@ -15,7 +15,8 @@ import polars as pl
 
 from sf_assets.salesforce.reader.fields import Selection
 
-DATETIME_FORMAT = "%Y-%m-%dT%H:%M:%S%.f%z"
+REST_DATETIME = "%Y-%m-%dT%H:%M:%S%.f%z"  # 2026-01-31T09:00:00.000+0000
+BULK_DATETIME = "%Y-%m-%dT%H:%M:%S%.fZ"  # 2026-01-31T09:00:00.000Z, always UTC
 # How REST JSON spells each field type; dates and date-times arrive as text.
 JSON_TYPES: dict[str, pl.DataType] = {
     "boolean": pl.Boolean(),
@@ -32,27 +33,29 @@ def from_records(records: list[dict[str, Any]], selection: Selection) -> pl.Data
     arrival = {
         field: JSON_TYPES.get(selection.types[field], pl.Utf8()) for field in selection.fields
     }
-    return typed(pl.from_dicts(records, schema=arrival), selection)
+    return typed(pl.from_dicts(records, schema=arrival), selection, REST_DATETIME)
 
 
 def from_csv(page: bytes, selection: Selection) -> pl.DataFrame:
     """One Bulk 2.0 result page as a typed frame; the header names the fields as queried."""
     if not page.strip():
-        return typed(pl.DataFrame(schema={f: pl.Utf8 for f in selection.fields}), selection)
+        empty = pl.DataFrame(schema={f: pl.Utf8 for f in selection.fields})
+        return typed(empty, selection, BULK_DATETIME)
     raw = pl.read_csv(io.BytesIO(page), infer_schema=False)
     by_lower = {name.lower(): name for name in raw.columns}
     return typed(
         raw.select(pl.col(by_lower[field.lower()]).alias(field) for field in selection.fields),
         selection,
+        BULK_DATETIME,
     )
 
 
-def typed(raw: pl.DataFrame, selection: Selection) -> pl.DataFrame:
+def typed(raw: pl.DataFrame, selection: Selection, datetime_format: str) -> pl.DataFrame:
     """Every selected field in its column type, whatever type it arrived in."""
-    return raw.select(_cast(raw, field, selection) for field in selection.fields)
+    return raw.select(_cast(raw, f, selection, datetime_format) for f in selection.fields)
 
 
-def _cast(raw: pl.DataFrame, field: str, selection: Selection) -> pl.Expr:
+def _cast(raw: pl.DataFrame, field: str, selection: Selection, datetime_format: str) -> pl.Expr:
     target = selection.dtype(field)
     column = pl.col(field)
     arrived = raw.schema[field]
@@ -69,11 +72,10 @@ def _cast(raw: pl.DataFrame, field: str, selection: Selection) -> pl.Expr:
                 .alias(field)
             )
         if isinstance(target, pl.Datetime):
-            return (
-                column.str.replace(r"Z$", "+0000")
-                .str.to_datetime(DATETIME_FORMAT, time_unit="us", time_zone="UTC")
-                .alias(field)
-            )
+            parsed = column.str.to_datetime(datetime_format, time_unit="us")
+            if datetime_format == BULK_DATETIME:
+                return parsed.dt.replace_time_zone("UTC").alias(field)
+            return parsed.dt.convert_time_zone("UTC").alias(field)
         if target == pl.Date:
             return column.str.to_date("%Y-%m-%d").alias(field)
     return column.cast(target).alias(field)

@@ -5,7 +5,6 @@ retention window. These use the sandbox's administrator patch, cursor timeouts a
 
 from __future__ import annotations
 
-import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -32,10 +31,13 @@ def test_2500_records_an_administrator_gave_one_systemmodstamp_all_arrive_throug
     org.seed("Contact", [{"LastName": "Later"}])
     patch(org, "Contact", [{"Id": i, "SystemModstamp": ONE_STAMP} for i in ids])
     spec = ingest_spec({"Contact": {"fields": ["LastName"], "api": "rest"}})
-    paused = logger_acting("locator", "records committed", lambda: time.sleep(1.5))
-    org.faults(query_cursor_timeout_seconds=1)  # the pause after page one outlives the locator
-    report = reading.read(spec, "Contact", log=paused, commit_records=1000)
-    assert any("query locator expired" in m for m in paused.handlers[0].messages)
+    # every call waits 1.5 s before the org looks at it, so page two's locator has been idle
+    # longer than its 1 s timeout by then
+    org.faults(query_cursor_timeout_seconds=1, latency_ms=1500)
+    log = logger_acting("locator", "never", lambda: None)
+    report = reading.read(spec, "Contact", log=log, commit_records=1000)
+    org.faults(latency_ms=0)
+    assert any("query locator expired" in m for m in log.handlers[0].messages)
     assert report.records == 2501  # nothing twice: the second query starts after page one
     assert report.api_calls == 4  # page one, the refused page two, the query again, COUNT()
     copy = reading.copy("Contact")
