@@ -171,14 +171,15 @@ def merged_assets(
     spec: IngestSpec, warehouse: Warehouse, raw: dict[str, dg.AssetsDefinition]
 ) -> list[dg.AssetsDefinition]:
     found = []
-    if spec.merge.people is not None:
-        found.append(people_asset(spec, warehouse, raw))
+    people = people_asset(spec, warehouse, raw) if spec.merge.people is not None else None
+    if people is not None:
+        found.append(people)
     if spec.merge.organizations is not None:
         found.append(organizations_asset(spec, warehouse, raw))
     if spec.orders:
         found.append(orders_asset(spec, warehouse, raw))
-    if spec.merge.people is not None and _activity_objects(spec):
-        found.append(activities_asset(spec, warehouse, raw, found[0]))
+    if people is not None and _activity_objects(spec):
+        found.append(activities_asset(spec, warehouse, raw, people))
     return found
 
 
