@@ -278,3 +278,16 @@ def test_a_field_the_org_lacks_fails_the_read_with_what_to_fix(project, sandbox)
     message = failure.event_specific_data.error.message
     assert "sync crm: Contact has no field 'Emial'" in message and "did you mean Email" in message
     assert "the cursor is where it was" in message
+
+
+def test_activities_follow_people_and_the_activity_objects(project):
+    objects = {
+        **SPEC["read"]["objects"],
+        "Task": {"fields": ["Subject", "WhoId"], "retention_days": 90},
+    }
+    body = {**SPEC, "read": {**SPEC["read"], "objects": objects}}
+    graph = definitions(project, body).resolve_asset_graph()
+    assert graph.get(dg.AssetKey("activities")).parent_keys == {
+        dg.AssetKey("people"),
+        dg.AssetKey(["salesforce", "task"]),
+    }
