@@ -38,8 +38,8 @@ from resources.https import TrustingSession
 from sf_assets.cli.local_org import local_org, salesforce_resource
 from sf_assets.salesforce.reader import ReadOptions, Warehouse, read_object
 from sf_assets.specs.ingest import IngestSpec
+from sf_assets.state import DuckDBStateStore
 from sf_assets.state.cursors import StateCursors
-from sf_assets.state.store import StagingStore
 
 FIELDS = ["FirstName", "LastName", "Email", "Phone", "Birthdate", "Ticket_Count__c", "LeadSource"]
 SOQL = f"SELECT Id, SystemModstamp, IsDeleted, CreatedDate, {', '.join(FIELDS)} FROM Contact"
@@ -119,7 +119,7 @@ def sf_assets_read(info: dict[str, Any], folder: Path, api: str, sobject: str, l
         sobject,
         salesforce_resource(info),
         warehouse=Warehouse(folder / "warehouse.duckdb", "salesforce"),
-        cursors=StateCursors(StagingStore(path=str(folder / "state.duckdb"))),
+        cursors=StateCursors(DuckDBStateStore(path=str(folder / "state.duckdb"))),
         run_id=uuid.uuid4().hex,
         log=LOG,
         options=ReadOptions(),

@@ -18,7 +18,7 @@ import polars as pl
 
 from sf_assets.assets.ingest_checks import check_specs, read_checks
 from sf_assets.assets.lineage import table_key
-from sf_assets.assets.metadata import markdown_table
+from sf_assets.assets.metadata import table
 from sf_assets.connections import resource_key
 from sf_assets.merge.activities import Activities, ActivitySources
 from sf_assets.merge.orders import Orders
@@ -31,8 +31,8 @@ from sf_assets.salesforce.reader.fields import FieldSelectionError
 from sf_assets.salesforce.reader.filters import FilterError
 from sf_assets.salesforce.reader.read import stream_name
 from sf_assets.specs import IngestSpec, LoadedSpec
+from sf_assets.state import StateStore
 from sf_assets.state.cursors import StateCursors
-from sf_assets.state.store import StagingStore
 
 MERGED_SCHEMA = "main"
 # What the spec asks for that the org does not have: a clear failure, not a stack trace.
@@ -123,7 +123,7 @@ def raw_copy(spec: IngestSpec, sobject: str, warehouse: Warehouse) -> dg.AssetsD
         "_sf_archived.",
     )
     def copy(context: dg.AssetExecutionContext, config: ReadConfig) -> Iterator[Any]:
-        staging: StagingStore = context.resources.staging
+        staging: StateStore = context.resources.staging
         cursors = StateCursors(staging)
         try:
             report = read_object(
@@ -217,7 +217,7 @@ def people_asset(
         f"keys {keys.primary}{fallback}, {keys.match}); people_sources links every record "
         "to its person.",
     )
-    def people(context: dg.AssetExecutionContext, staging: StagingStore) -> dg.MaterializeResult:
+    def people(context: dg.AssetExecutionContext, staging: StateStore) -> dg.MaterializeResult:
         cursors = StateCursors(staging)
         since = cursors.read(stream) or {}
         sources = [_source(spec, name) for name in config.sources]
@@ -244,7 +244,7 @@ def organizations_asset(
         f"companies of two orgs never merge ({config.strategy}).",
     )
     def organizations(
-        context: dg.AssetExecutionContext, staging: StagingStore
+        context: dg.AssetExecutionContext, staging: StateStore
     ) -> dg.MaterializeResult:
         cursors = StateCursors(staging)
         since = cursors.read(stream) or {}
@@ -271,7 +271,7 @@ def orders_asset(
         "when the header or an item changes; `_orders_seq` tells a fulfilment service what "
         "changed since it last read.",
     )
-    def orders(context: dg.AssetExecutionContext, staging: StagingStore) -> dg.MaterializeResult:
+    def orders(context: dg.AssetExecutionContext, staging: StateStore) -> dg.MaterializeResult:
         cursors = StateCursors(staging)
         since = cursors.read(stream) or {}
         report = Orders(warehouse, MERGED_SCHEMA).merge(
@@ -327,21 +327,20 @@ def activities_asset(
     return activities
 
 
-def merge_metadata(report: MergeReport, table: str) -> dict[str, Any]:
+def merge_metadata(report: MergeReport, merged_table: str) -> dict[str, Any]:
     return {
         "records merged": report.records,
         "created": report.created,
         "updated": report.updated,
         "no longer current": report.unlinked,
-        "table": dg.MetadataValue.text(f"{MERGED_SCHEMA}.{table}"),
-        "merged up to (_sf_seq)": dg.MetadataValue.md(
-            markdown_table_of(report.seen) if report.seen else "_nothing new_"
+        "table": dg.MetadataValue.text(f"{MERGED_SCHEMA}.{merged_table}"),
+        "merged up to (_sf_seq)": table(
+            pl.DataFrame(
+                {"object": list(report.seen), "_sf_seq": list(report.seen.values())},
+                schema={"object": pl.Utf8, "_sf_seq": pl.Int64},
+            )
         ),
     }
-
-
-def markdown_table_of(seen: dict[str, int]) -> str:
-    return markdown_table(pl.DataFrame({"object": list(seen), "_sf_seq": list(seen.values())}))
 
 
 def _moment(name: str, text: str | None) -> datetime | None:

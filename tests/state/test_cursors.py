@@ -7,12 +7,14 @@ import duckdb
 import pytest
 
 from sf_assets.state.cursors import StateCursors
-from sf_assets.state.store import StagingStore
+from tests.state.backends import BACKENDS
+
+pytestmark = pytest.mark.parametrize("state_store", list(BACKENDS), indirect=True)
 
 
 @pytest.fixture
-def cursors(tmp_path) -> StateCursors:
-    return StateCursors(StagingStore(path=str(tmp_path / "state.duckdb")))
+def cursors(state_store) -> StateCursors:
+    return StateCursors(state_store)
 
 
 def test_a_cursor_reads_back_as_committed_and_lists_by_prefix(cursors):

@@ -18,8 +18,8 @@ from sf_assets.cli.local_org import salesforce_resource
 from sf_assets.salesforce.options import ApiOptions
 from sf_assets.salesforce.reader import ReadOptions, ReadReport, Warehouse, read_object
 from sf_assets.specs.ingest import IngestSpec
+from sf_assets.state import DuckDBStateStore
 from sf_assets.state.cursors import StateCursors
-from sf_assets.state.store import StagingStore
 
 FAST = ApiOptions(poll_seconds=0.05, max_poll_seconds=0.2, retry_initial_seconds=0.01)
 LOG = logging.getLogger("tests.reader")
@@ -73,7 +73,7 @@ class Reading:
         self.root = root
         self.org = org
         self.warehouse = Warehouse(root / "warehouse.duckdb", "salesforce")
-        self.store = StagingStore(path=str(root / "state.duckdb"))
+        self.store = DuckDBStateStore(path=str(root / "state.duckdb"))
         self.cursors = StateCursors(self.store)
         self.runs = 0
 
