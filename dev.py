@@ -94,7 +94,10 @@ def main() -> None:
     run(uv, "run", "--locked", "ruff", "check", ".")
     run(uv, "run", "--locked", "ruff", "format", "--check", ".")
     run(uv, "run", "--locked", "dg", "check", "defs")
-    run(uv, "run", "--locked", "pytest", *sys.argv[2:])
+    # Most tests wait on a sandbox, a child process or a browser rather than the CPU, so
+    # more workers than cores shortens the run; each browser-test group stays on one worker.
+    workers = os.environ.get("SF_ASSETS_TEST_WORKERS", "4")
+    run(uv, "run", "--locked", "pytest", "-n", workers, "--dist", "loadgroup", *sys.argv[2:])
 
 
 if __name__ == "__main__":

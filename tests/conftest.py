@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,16 @@ from tests.state.backends import BACKENDS
 from tests.worker import WorkerPool
 
 pytest_plugins = ["tests.support.postgres"]
+
+
+@pytest.fixture(autouse=True)
+def isolated_environment() -> Iterator[None]:
+    """Commands under test load `.env` files into the process's environment: put it back
+    after each test, so that no test passes only because an earlier one left a variable set."""
+    saved = dict(os.environ)
+    yield
+    os.environ.clear()
+    os.environ.update(saved)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from sf_assets.emarsys.ledger import SalesLedger
 from sf_assets.specs import load_specs
 from sf_assets.state import DuckDBStateStore
 from sf_assets.state.lease import this_claim
+from tests.support.sensors import evaluate_tick
 
 SYNC = "sales"
 COLUMNS = ["order", "timestamp", "customer", "item", "price", "quantity"]
@@ -185,14 +186,11 @@ def test_the_sensor_leaves_a_batch_in_doubt_alone_until_it_is_released(project):
     )
     staging.release_lease(SYNC, "b1", claim.token)
     defs = build_definitions(load_specs(project / "syncs"))
-    sensor = defs.resolve_sensor_def(f"{SYNC}_batches")
     with dg.instance_for_test() as instance:
 
         def tick() -> list[str]:
-            context = dg.build_sensor_context(
-                instance_ref=instance.get_ref(), definitions=defs, resources=defs.resources
-            )
-            return [r.partition_key for r in sensor.evaluate_tick(context).run_requests]
+            result = evaluate_tick(defs, f"{SYNC}_batches", instance)
+            return [r.partition_key for r in result.run_requests]
 
         assert tick() == ["b2"]
         SalesLedger(staging, SYNC).release("b1", sent=False)

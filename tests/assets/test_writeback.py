@@ -16,6 +16,7 @@ import yaml
 from sf_assets.definitions import build_definitions
 from sf_assets.specs import load_specs
 from sf_assets.state import DuckDBStateStore
+from tests.support.sensors import evaluate_tick
 
 SYNC = "fans"
 GOOD = [
@@ -182,12 +183,7 @@ def test_salesforce_refusals_are_rejects_with_a_hint(project, http):
 
 def tick(defs: dg.Definitions, instance: dg.DagsterInstance) -> Any:
     """One evaluation of the sync's sensor with a real context, as the daemon runs it."""
-    sensor = defs.resolve_sensor_def(f"{SYNC}_batches")
-    return sensor.evaluate_tick(
-        dg.build_sensor_context(
-            instance_ref=instance.get_ref(), definitions=defs, resources=defs.resources
-        )
-    )
+    return evaluate_tick(defs, f"{SYNC}_batches", instance)
 
 
 def requested(result: Any) -> list[str]:

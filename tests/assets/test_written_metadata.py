@@ -35,7 +35,7 @@ def test_refused_rows_fail_the_warn_check_and_point_at_the_retry_job(project, ht
         if e.check_name == "salesforce_refused_no_rows"
     ]
     assert not check.passed and check.severity == dg.AssetCheckSeverity.WARN
-    assert check.metadata["rows refused"].value == 1
+    assert check.metadata["refused by Salesforce"].value == 1
     assert f"launch the job {SYNC}_retry_rejects for batch b1" in check.metadata["next step"].value
 
     written = metadata(again, "written")
