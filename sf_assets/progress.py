@@ -38,8 +38,8 @@ def duration(seconds: float) -> str:
     )
 
 
-class RowProgress:
-    """Rows of one piece of work sent so far, of a total known once it starts."""
+class Paced:
+    """What every progress line needs: where it goes, what it is about, its pace and clock."""
 
     def __init__(
         self,
@@ -53,10 +53,17 @@ class RowProgress:
         self.what = what
         self.every = pace_seconds() if every is None else every
         self.clock = clock
+        self.started = self.last = clock()
+
+
+class RowProgress(Paced):
+    """Rows of one piece of work sent so far, of a total known once it starts."""
+
+    def __init__(self, log: logging.Logger, what: str, **pace: Any) -> None:
+        super().__init__(log, what, **pace)
         self.total = 0
         self.done = 0
         self.via = ""
-        self.started = self.last = clock()
 
     def start(self, total: int, via: str) -> None:
         self.total, self.done, self.via = total, 0, via
@@ -82,22 +89,11 @@ class RowProgress:
         return f"{text}, {duration(elapsed)} in all"
 
 
-class JobProgress:
+class JobProgress(Paced):
     """A Bulk job's state while it is polled: logged when the state changes and at the pace."""
 
-    def __init__(
-        self,
-        log: logging.Logger,
-        what: str,
-        *,
-        every: float | None = None,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self.log = log
-        self.what = what
-        self.every = pace_seconds() if every is None else every
-        self.clock = clock
-        self.started = self.last = clock()
+    def __init__(self, log: logging.Logger, what: str, **pace: Any) -> None:
+        super().__init__(log, what, **pace)
         self.state: str | None = None
 
     def update(self, info: Mapping[str, Any]) -> None:
