@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import importlib
 import json
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 import duckdb
 import psycopg
@@ -48,3 +50,42 @@ def store_from_spec(text: str) -> StateStore:
     spec = json.loads(text)
     module, name = spec["class"].split(":")
     return getattr(importlib.import_module(module), name)(**spec["config"])
+
+
+@contextmanager
+def writes_held(store: StateStore) -> Iterator[None]:
+    """Make every change to the store wait while this lasts, as someone else's long
+    transaction would: a writer pauses at its next change (a ledger commit, staging a batch).
+    DuckDB: the file held open by this process (as a DuckDB shell would); PostgreSQL: every
+    table of the store locked against writes (plain reads still go through)."""
+    if isinstance(store, DuckDBStateStore):
+        with _file_held(store.path):
+            yield
+        return
+    assert isinstance(store, PostgresStateStore)
+    with store.connect() as connection, connection.transaction():
+        tables = connection.execute(
+            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = %s",
+            [store.db_schema],
+        ).fetchall()
+        connection.execute(
+            "LOCK TABLE " + ", ".join(row[0] for row in tables) + " IN EXCLUSIVE MODE"
+        )
+        yield
+
+
+@contextmanager
+def _file_held(path: str) -> Iterator[None]:
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            connection = duckdb.connect(path)
+            break
+        except duckdb.IOException:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.005)
+    try:
+        yield
+    finally:
+        connection.close()

@@ -27,7 +27,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any, TypeVar
+from typing import Any, ClassVar, TypeVar
 from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
@@ -126,6 +126,8 @@ _migrated_lock = threading.Lock()
 
 class PostgresStateStore(StateStore):
     """The state in a PostgreSQL database, shared by every machine of a deployment."""
+
+    shared: ClassVar[bool] = True
 
     url: str = Field(
         description="postgresql://user:password@host:port/database (any libpq URL); the "
