@@ -65,7 +65,7 @@ def writes_held(store: StateStore) -> Iterator[None]:
     assert isinstance(store, PostgresStateStore)
     with store.connect() as connection, connection.transaction():
         tables = connection.execute(
-            "SELECT format('%I.%I', schemaname, tablename) FROM pg_tables WHERE schemaname = %s",
+            "SELECT format('%%I.%%I', schemaname, tablename) FROM pg_tables WHERE schemaname = %s",
             [store.db_schema],
         ).fetchall()
         connection.execute(

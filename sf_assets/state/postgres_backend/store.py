@@ -32,7 +32,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import polars as pl
 import psycopg
-from psycopg import errors, sql
+from psycopg import errors
 from pydantic import Field
 from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
@@ -243,16 +243,17 @@ class PostgresStateStore(StateStore):
         chunks = [_arrow_bytes(frame.slice(at, CHUNK_ROWS)) for at in _chunk_starts(frame)]
 
         def work(connection: psycopg.Connection) -> None:
-            for table in ("staged_chunks", "staged_batches"):
-                connection.execute(
-                    sql.SQL("DELETE FROM {} WHERE sync = %s AND kind = %s AND batch = %s").format(
-                        sql.Identifier(table)
-                    ),
-                    [sync, kind, batch],
-                )
+            # The batch's row first: a second writer of the same batch waits here until this
+            # transaction ends, then replaces what it committed.
             connection.execute(
-                "INSERT INTO staged_batches VALUES (%s, %s, %s, %s, %s, now())",
+                "INSERT INTO staged_batches VALUES (%s, %s, %s, %s, %s, now()) "
+                "ON CONFLICT (sync, kind, batch) DO UPDATE SET columns = excluded.columns, "
+                "row_count = excluded.row_count, staged_at = excluded.staged_at",
                 [sync, kind, batch, frame.columns, frame.height],
+            )
+            connection.execute(
+                "DELETE FROM staged_chunks WHERE sync = %s AND kind = %s AND batch = %s",
+                [sync, kind, batch],
             )
             with (
                 connection.cursor() as cursor,
