@@ -234,6 +234,7 @@ LEASE_SETTINGS = {
 
 STATE_URL = "SF_ASSETS_STATE_URL"
 STATE_SCHEMA = "SF_ASSETS_STATE_SCHEMA"
+STATE_CONNECT_WAIT = "SF_ASSETS_STATE_CONNECT_WAIT_SECONDS"
 
 
 def staging_from_env(*, resolved: bool = False) -> StateStore:
@@ -241,7 +242,8 @@ def staging_from_env(*, resolved: bool = False) -> StateStore:
     `$SF_ASSETS_STATE_URL` (schema `$SF_ASSETS_STATE_SCHEMA`, default `sf_assets`) when set,
     which every machine of a deployment shares; else the DuckDB file `$SF_ASSETS_STAGING`
     (default `.sf-assets/staging.duckdb`, in the project folder when relative), for one
-    machine. The lease settings come from `$SF_ASSETS_LEASE_WAIT_SECONDS` and
+    machine. `$SF_ASSETS_STATE_CONNECT_WAIT_SECONDS` is how long PostgreSQL may be away (a
+    restart, a fail-over) before a step fails. The lease settings come from `$SF_ASSETS_LEASE_WAIT_SECONDS` and
     `$SF_ASSETS_LEASE_TTL_SECONDS` when set. In definitions the URL, which may hold a
     password, stays an `EnvVar` for Dagster to resolve at run time (never shown in the UI);
     commands outside a run ask for the `resolved` value."""
@@ -258,8 +260,12 @@ def staging_from_env(*, resolved: bool = False) -> StateStore:
                 "leave it unset to keep the state in the DuckDB file SF_ASSETS_STAGING"
             )
         schema = os.environ.get(STATE_SCHEMA) or "sf_assets"
+        wait = os.environ.get(STATE_CONNECT_WAIT)
         return PostgresStateStore(
-            url=url if resolved else dg.EnvVar(STATE_URL), db_schema=schema, **leases
+            url=url if resolved else dg.EnvVar(STATE_URL),
+            db_schema=schema,
+            **({"connect_wait_seconds": float(wait)} if wait else {}),
+            **leases,
         )
     path = in_project(os.environ.get("SF_ASSETS_STAGING", DEFAULT_STAGING))
     return DuckDBStateStore(path=str(path), **leases)
