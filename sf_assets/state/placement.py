@@ -18,7 +18,9 @@ from dagster._core.launcher import DefaultRunLauncher
 from sf_assets.state.store import StateStore
 
 # Executors that run every step on the run's own machine.
-LOCAL_EXECUTORS = frozenset({"in_process", "multiprocess", "multi_or_in_process_executor"})
+LOCAL_EXECUTORS = frozenset(
+    {"in_process", "multiprocess", "multi_or_in_process_executor", "execute_in_process_executor"}
+)
 STATE_URL = "SF_ASSETS_STATE_URL"
 
 StepContext = dg.AssetExecutionContext | dg.AssetCheckExecutionContext | dg.OpExecutionContext

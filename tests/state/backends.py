@@ -89,3 +89,25 @@ def _file_held(path: str) -> Iterator[None]:
         yield
     finally:
         connection.close()
+
+
+def every_value(store: StateStore) -> list[str]:
+    """Every row of every table of the store as text (staged batches as their frames), for
+    tests that look for what must never be stored."""
+    if isinstance(store, DuckDBStateStore):
+        with duckdb.connect(store.path, read_only=True) as connection:
+            tables = [r[0] for r in connection.execute("SHOW TABLES").fetchall()]
+            return [repr(connection.execute(f'SELECT * FROM "{t}"').fetchall()) for t in tables]
+    assert isinstance(store, PostgresStateStore)
+    with store.connect() as connection:
+        tables = connection.execute(
+            "SELECT tablename FROM pg_tables WHERE schemaname = %s AND tablename <> "
+            "'staged_chunks'",
+            [store.db_schema],
+        ).fetchall()
+        texts = [
+            repr(connection.execute(f'SELECT row_to_json(t)::text FROM "{t}" AS t').fetchall())
+            for (t,) in tables
+        ]
+        staged = connection.execute("SELECT sync, kind, batch FROM staged_batches").fetchall()
+    return texts + [repr(store.load_batch(*row).rows()) for row in staged]
