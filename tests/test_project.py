@@ -79,6 +79,10 @@ def test_a_state_url_selects_the_shared_database_without_showing_its_password(
     store = staging_from_env(resolved=True)
     assert store.location == "postgresql://sync@db.internal:5432/ops [sf_assets]"
     assert "s3cret" not in store.location
+    monkeypatch.setenv("SF_ASSETS_STATE_URL", "postgresql://db.internal/ops?password=s3cret&port=6")
+    assert staging_from_env(resolved=True).location == (
+        "postgresql://db.internal/ops?port=6 [sf_assets]"
+    )
 
 
 def test_a_state_url_that_is_not_postgresql_is_refused(

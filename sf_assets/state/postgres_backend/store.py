@@ -28,7 +28,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, ClassVar, TypeVar
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
 import polars as pl
 import psycopg
@@ -151,7 +151,9 @@ class PostgresStateStore(StateStore):
         host = parts.hostname or ""
         port = f":{parts.port}" if parts.port else ""
         user = f"{parts.username}@" if parts.username else ""
-        return urlunsplit(parts._replace(netloc=f"{user}{host}{port}")) + f" [{self.db_schema}]"
+        query = urlencode([(k, v) for k, v in parse_qsl(parts.query) if k != "password"])
+        address = urlunsplit(parts._replace(netloc=f"{user}{host}{port}", query=query))
+        return f"{address} [{self.db_schema}]"
 
     # -- connections and transactions -------------------------------------------------------
 
