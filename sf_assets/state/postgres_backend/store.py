@@ -187,7 +187,8 @@ class PostgresStateStore(StateStore):
             psycopg.connect,
             self.url,
             autocommit=True,
-            options=f"-c search_path={schema} -c TimeZone=UTC",
+            # Sorting a batch's ledger (latest outcome per key) in memory, not on disk.
+            options=f"-c search_path={schema} -c TimeZone=UTC -c work_mem=64MB",
             application_name="sf-assets",
         )
 
@@ -736,6 +737,7 @@ def _append_ledger(
         + ") ON COMMIT DROP"
     )
     copy_in(connection, "incoming_outcomes", incoming, columns)
+    connection.execute("ANALYZE incoming_outcomes")  # a temporary table has no statistics
     listed = ", ".join(columns)
     connection.execute(
         f"""
