@@ -24,8 +24,9 @@ from dotenv import dotenv_values
 
 from resources.emarsys import EmarsysResource
 from resources.salesforce import SalesforceResource
+from sf_assets.project import in_project, project_dir
 from sf_assets.specs import LoadedSpec
-from sf_assets.state import DuckDBStateStore, StateStore
+from sf_assets.state import DuckDBStateStore, PostgresStateStore, StateStore
 
 ENV_FILE = ".env"
 SECRETS = ("password", "security_token", "client_secret", "refresh_token", "session_id")
@@ -55,8 +56,8 @@ DEFAULT_STAGING = ".sf-assets/staging.duckdb"
 
 
 def env_file_values(folder: Path | None = None) -> dict[str, str]:
-    """The variables `.env` of the project folder (the working directory) sets."""
-    path = (folder or Path.cwd()) / ENV_FILE
+    """The variables `.env` of the project folder sets."""
+    path = (folder or project_dir()) / ENV_FILE
     if not path.is_file():
         return {}
     return {name: value for name, value in dotenv_values(path).items() if value is not None}
@@ -231,13 +232,40 @@ LEASE_SETTINGS = {
 }
 
 
-def staging_from_env() -> StateStore:
-    """The state store (resource key `staging`): the DuckDB file `$SF_ASSETS_STAGING`, with
-    the lease settings from `$SF_ASSETS_LEASE_WAIT_SECONDS` and `$SF_ASSETS_LEASE_TTL_SECONDS`
-    when set."""
+STATE_URL = "SF_ASSETS_STATE_URL"
+STATE_SCHEMA = "SF_ASSETS_STATE_SCHEMA"
+STATE_CONNECT_WAIT = "SF_ASSETS_STATE_CONNECT_WAIT_SECONDS"
+
+
+def staging_from_env(*, resolved: bool = False) -> StateStore:
+    """The state store (resource key `staging`): the PostgreSQL database
+    `$SF_ASSETS_STATE_URL` (schema `$SF_ASSETS_STATE_SCHEMA`, default `sf_assets`) when set,
+    which every machine of a deployment shares; else the DuckDB file `$SF_ASSETS_STAGING`
+    (default `.sf-assets/staging.duckdb`, in the project folder when relative), for one
+    machine. `$SF_ASSETS_STATE_CONNECT_WAIT_SECONDS` is how long PostgreSQL may be away (a
+    restart, a fail-over) before a step fails. The lease settings come from `$SF_ASSETS_LEASE_WAIT_SECONDS` and
+    `$SF_ASSETS_LEASE_TTL_SECONDS` when set. In definitions the URL, which may hold a
+    password, stays an `EnvVar` for Dagster to resolve at run time (never shown in the UI);
+    commands outside a run ask for the `resolved` value."""
     leases = {
         name: float(os.environ[variable])
         for name, variable in LEASE_SETTINGS.items()
         if os.environ.get(variable)
     }
-    return DuckDBStateStore(path=os.environ.get("SF_ASSETS_STAGING", DEFAULT_STAGING), **leases)
+    url = os.environ.get(STATE_URL)
+    if url:
+        if not url.startswith(("postgresql://", "postgres://")):
+            raise ValueError(
+                f"{STATE_URL} must be a PostgreSQL URL (postgresql://user@host:5432/database); "
+                "leave it unset to keep the state in the DuckDB file SF_ASSETS_STAGING"
+            )
+        schema = os.environ.get(STATE_SCHEMA) or "sf_assets"
+        wait = os.environ.get(STATE_CONNECT_WAIT)
+        return PostgresStateStore(
+            url=url if resolved else dg.EnvVar(STATE_URL),
+            db_schema=schema,
+            **({"connect_wait_seconds": float(wait)} if wait else {}),
+            **leases,
+        )
+    path = in_project(os.environ.get("SF_ASSETS_STAGING", DEFAULT_STAGING))
+    return DuckDBStateStore(path=str(path), **leases)

@@ -20,7 +20,7 @@ from sf_assets.assets.ingest import build_ingest
 from sf_assets.assets.sales_upload import build_sales_upload
 from sf_assets.assets.writeback import build_writeback
 from sf_assets.connections import connection_resources, load_env_file, staging_from_env
-from sf_assets.specs import BrokenSpec, LoadedSpec, read_specs
+from sf_assets.specs import BrokenSpec, LoadedSpec, SpecError, read_specs, syncs_dir
 
 BROKEN_GROUP = "broken_specs"
 
@@ -63,7 +63,14 @@ def broken_spec_asset(broken: BrokenSpec) -> dg.AssetsDefinition:
 
 def load_definitions() -> dg.Definitions:
     load_env_file()
-    folder = read_specs()
+    directory = syncs_dir()
+    if not directory.is_dir():
+        raise SpecError(
+            f"the syncs folder {directory} does not exist, so there is no sync to load: "
+            "create it (sf-assets init), or point SF_ASSETS_SYNCS_DIR (or "
+            "SF_ASSETS_PROJECT_DIR, the folder that holds syncs/) at the right place"
+        )
+    folder = read_specs(directory)
     for item in folder.broken:
         logging.getLogger("sf_assets").warning("skipping a broken sync spec: %s", item.message)
     return build_definitions(folder.specs, folder.broken)

@@ -50,9 +50,9 @@ def workers() -> Iterator[WorkerPool]:
 
 
 @pytest.fixture(params=sorted(BACKENDS))
-def state_store(request: pytest.FixtureRequest, tmp_path: Path) -> StateStore:
+def state_store(request: pytest.FixtureRequest) -> StateStore:
     """A fresh state store, once per backend (tests/state/backends.py)."""
-    return BACKENDS[request.param](tmp_path)
+    return BACKENDS[request.param](request)
 
 
 @pytest.fixture

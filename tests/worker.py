@@ -83,7 +83,7 @@ def write(
     from sf_assets.cli.local_org import salesforce_resource
     from sf_assets.salesforce.writer import WriteJob, WriteOptions, write_batch
     from sf_assets.specs import SyncSpec
-    from sf_assets.state import DuckDBStateStore
+    from tests.state.backends import store_from_spec
 
     report = write_batch(
         WriteJob(
@@ -91,7 +91,7 @@ def write(
             batch=batch,
             mapped=pl.read_parquet(frame),
             salesforce=salesforce_resource(info),
-            staging=DuckDBStateStore(path=state),
+            staging=store_from_spec(state),
             run_id=run_id,
             log=logging.getLogger("worker"),
             object_fields=object_fields,

@@ -33,6 +33,7 @@ from sf_assets.salesforce.reader.read import stream_name
 from sf_assets.specs import IngestSpec, LoadedSpec
 from sf_assets.state import StateStore
 from sf_assets.state.cursors import StateCursors
+from sf_assets.state.placement import require_shared_state
 
 MERGED_SCHEMA = "main"
 # What the spec asks for that the org does not have: a clear failure, not a stack trace.
@@ -123,7 +124,7 @@ def raw_copy(spec: IngestSpec, sobject: str, warehouse: Warehouse) -> dg.AssetsD
         "_sf_archived.",
     )
     def copy(context: dg.AssetExecutionContext, config: ReadConfig) -> Iterator[Any]:
-        staging: StateStore = context.resources.staging
+        staging: StateStore = require_shared_state(context, context.resources.staging)
         cursors = StateCursors(staging)
         try:
             report = read_object(
@@ -218,6 +219,7 @@ def people_asset(
         "to its person.",
     )
     def people(context: dg.AssetExecutionContext, staging: StateStore) -> dg.MaterializeResult:
+        require_shared_state(context, staging)
         cursors = StateCursors(staging)
         since = cursors.read(stream) or {}
         sources = [_source(spec, name) for name in config.sources]
@@ -272,6 +274,7 @@ def orders_asset(
         "changed since it last read.",
     )
     def orders(context: dg.AssetExecutionContext, staging: StateStore) -> dg.MaterializeResult:
+        require_shared_state(context, staging)
         cursors = StateCursors(staging)
         since = cursors.read(stream) or {}
         report = Orders(warehouse, MERGED_SCHEMA).merge(

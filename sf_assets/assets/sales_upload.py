@@ -29,6 +29,7 @@ from sf_assets.emarsys.upload import AlreadySent, UncertainBatch, upload_batch
 from sf_assets.rows import REJECT_SCHEMA
 from sf_assets.specs import EmarsysSyncSpec, LoadedSpec
 from sf_assets.state import StateError, StateStore
+from sf_assets.state.placement import require_shared_state
 
 
 def lines_spec(spec: EmarsysSyncSpec) -> LinesSpec:
@@ -66,6 +67,7 @@ def build_sales_upload(loaded: LoadedSpec) -> dg.Definitions:
         **common,
     )
     def mapped(context: dg.AssetExecutionContext, staging: StateStore) -> Iterator[Any]:
+        require_shared_state(context, staging)
         batch = batch_of(context)
         problems = check_columns(list(spec.target.columns), dict(spec.mapping))
         if problems:
@@ -109,7 +111,7 @@ def build_sales_upload(loaded: LoadedSpec) -> dg.Definitions:
         **common,
     )
     def uploaded(context: dg.AssetExecutionContext) -> dg.MaterializeResult:
-        staging: StateStore = context.resources.staging
+        staging: StateStore = require_shared_state(context, context.resources.staging)
         batch = batch_of(context)
         rows = staging.load_batch(name, "mapped", batch)
         ledger = SalesLedger(staging, name)

@@ -11,6 +11,7 @@ from sf_assets.assets.partitions import batch_of
 from sf_assets.sources import Dataset
 from sf_assets.specs import LoadedSpec
 from sf_assets.state import StateStore
+from sf_assets.state.placement import require_shared_state
 
 
 def source_asset(loaded: LoadedSpec, common: dict[str, Any]) -> dg.AssetsDefinition:
@@ -26,6 +27,7 @@ def source_asset(loaded: LoadedSpec, common: dict[str, Any]) -> dg.AssetsDefinit
         **common,
     )
     def source(context: dg.AssetExecutionContext, staging: StateStore) -> dg.MaterializeResult:
+        require_shared_state(context, staging)
         batch = batch_of(context)
         dataset = Dataset(loaded)
         frame = dataset.read_batch(batch) if spec.batched else dataset.read_all()

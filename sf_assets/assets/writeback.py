@@ -59,6 +59,7 @@ from sf_assets.salesforce.writer.wire import match_text
 from sf_assets.sources import Dataset
 from sf_assets.specs import LoadedSpec, SyncSpec
 from sf_assets.state import StateError, StateStore
+from sf_assets.state.placement import require_shared_state
 
 
 def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
@@ -108,7 +109,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         **common,
     )
     def mapped(context: dg.AssetExecutionContext) -> Iterator[Any]:
-        staging: StateStore = context.resources.staging
+        staging: StateStore = require_shared_state(context, context.resources.staging)
         salesforce: SalesforceResource = getattr(context.resources, sf_key)
         batch = batch_of(context)
         frame = staging.load_batch(name, "source", batch)
@@ -148,7 +149,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         **common,
     )
     def written(context: dg.AssetExecutionContext, config: WriteConfig) -> Iterator[Any]:
-        staging: StateStore = context.resources.staging
+        staging: StateStore = require_shared_state(context, context.resources.staging)
         salesforce: SalesforceResource = getattr(context.resources, sf_key)
         batch = batch_of(context)
         resend = resend_mode(spec, config)
@@ -247,6 +248,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         **common,
     )
     def rejects(context: dg.AssetExecutionContext, staging: StateStore) -> dg.MaterializeResult:
+        require_shared_state(context, staging)
         batch = batch_of(context)
         combined = collect_rejects(staging, spec, batch)
         staging.replace_batch(name, "rejects", batch, combined)

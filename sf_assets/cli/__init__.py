@@ -8,6 +8,7 @@ import os
 import sys
 
 from sf_assets.connections import load_env_file
+from sf_assets.project import PROJECT_VARIABLE
 
 DEFAULT_UI_PORT = 3000
 
@@ -95,6 +96,8 @@ def main(argv: list[str] | None = None) -> int:
         os.execv(sys.executable, [sys.executable, "-m", "sf_sandbox", *rest])
     if rest:
         parser().error(f"unrecognized arguments: {' '.join(rest)}")
+    # A command acts on the folder it is run in, and so does everything it starts.
+    os.environ.setdefault(PROJECT_VARIABLE, os.getcwd())
     load_env_file()
     return run(args)
 

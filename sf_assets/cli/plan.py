@@ -132,7 +132,7 @@ def read_batch(
 def read_only_staging() -> Iterator[StateStore]:
     """The staging store, or an empty one in a temporary folder when the file does not exist
     yet (so that planning never creates it)."""
-    staging = staging_from_env()
+    staging = staging_from_env(resolved=True)
     if Path(staging.path).exists():
         yield staging
         return

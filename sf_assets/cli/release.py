@@ -19,7 +19,7 @@ def release_batch(sync: str, batch: str, *, sent: bool) -> int:
     if not isinstance(specs.get(sync), EmarsysSyncSpec):
         print(f"error: no Emarsys sync called {sync!r}", file=sys.stderr)
         return 1
-    ledger = SalesLedger(staging_from_env(), sync)
+    ledger = SalesLedger(staging_from_env(resolved=True), sync)
     try:
         lines = ledger.release(batch, sent=sent)
     except ValueError as error:

@@ -29,6 +29,7 @@ from typing import Any
 
 from resources.salesforce import SalesforceResource
 from sf_assets.connections import staging_from_env
+from sf_assets.project import in_project
 from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.describe import (
     OBJECT_NAME,
@@ -36,8 +37,10 @@ from sf_assets.salesforce.describe import (
     UnknownObjectError,
     describe_with_retries,
 )
+from sf_assets.state import DuckDBStateStore
 
 DIRECTORY_VARIABLE = "SF_ASSETS_DESCRIBE_CACHE"
+SHARED_STATE_FOLDER = ".sf-assets/describe"  # with PostgreSQL state: a cache per machine
 # `If-Modified-Since` has whole seconds; asking from a second earlier than the answer's date
 # never misses a change made in the same second as the describe.
 CLOCK_MARGIN = timedelta(seconds=1)
@@ -58,12 +61,18 @@ class DescribeCache:
 
     @classmethod
     def from_env(cls) -> DescribeCache:
-        """`$SF_ASSETS_DESCRIBE_CACHE`, else a `describe` folder beside the staging store, so
-        that whatever keeps the pipeline's state keeps this too."""
+        """`$SF_ASSETS_DESCRIBE_CACHE`, else a `describe` folder beside the DuckDB state
+        file, so that whatever keeps the pipeline's state keeps this too; with a shared
+        state database, `.sf-assets/describe` in the project folder: on a machine of its own
+        a step finds no payload and asks the org again (conditionally when it has one),
+        which costs a call and is never wrong."""
         configured = os.environ.get(DIRECTORY_VARIABLE)
         if configured:
-            return cls(Path(configured))
-        return cls(Path(staging_from_env().path).parent / "describe")
+            return cls(in_project(configured))
+        store = staging_from_env()
+        if isinstance(store, DuckDBStateStore):
+            return cls(Path(store.path).parent / "describe")
+        return cls(in_project(SHARED_STATE_FOLDER))
 
     def describe(self, api: Api, name: str, *, run_id: str | None) -> ObjectInfo:
         """The object's describe: kept if this run already has it (no login, no call), else

@@ -17,6 +17,7 @@ from typing import Annotated, Any
 import yaml
 from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
+from sf_assets.project import in_project
 from sf_assets.specs.common import SpecError, SpecModel
 from sf_assets.specs.emarsys import EmarsysSyncSpec
 from sf_assets.specs.ingest import IngestSpec
@@ -59,7 +60,8 @@ class LoadedSpec(SpecModel):
 
 
 def syncs_dir() -> Path:
-    return Path(os.environ.get("SF_ASSETS_SYNCS_DIR", "syncs")).resolve()
+    """`$SF_ASSETS_SYNCS_DIR`, else `syncs/`; a relative path is in the project folder."""
+    return in_project(os.environ.get("SF_ASSETS_SYNCS_DIR", "syncs")).resolve()
 
 
 def json_schema() -> dict[str, Any]:

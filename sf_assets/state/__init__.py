@@ -1,7 +1,8 @@
 """sf-assets' own state: staged batches, the write ledger, open write jobs, leases, batch status
 and Emarsys uploads, behind one interface (`store.StateStore`) that every step, retry, sensor
 and command uses. `duckdb_backend` keeps it in one DuckDB file; `lease` is how one run at a time
-writes a batch."""
+writes a batch; `postgres_backend` keeps it in a PostgreSQL database that every machine of a
+deployment shares."""
 
 from sf_assets.state.duckdb_backend import DuckDBStateStore
 from sf_assets.state.lease import BatchBusy, BatchLease, RunStatus
@@ -19,6 +20,7 @@ from sf_assets.state.model import (
     StateLocked,
     UploadConflict,
 )
+from sf_assets.state.postgres_backend import PostgresStateStore
 from sf_assets.state.store import StateStore
 
 __all__ = [
@@ -33,6 +35,7 @@ __all__ = [
     "Lease",
     "LeaseLost",
     "OpenJob",
+    "PostgresStateStore",
     "RunStatus",
     "Settlement",
     "StateError",

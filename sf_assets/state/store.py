@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import Any, ClassVar
 
 import dagster as dg
 import polars as pl
@@ -65,6 +65,10 @@ class StateStore(dg.ConfigurableResource, abc.ABC):
         "the Dagster instance nor this machine's process table can tell whether its run is "
         "alive (a run of another instance, or on another machine).",
     )
+
+    # Whether every machine that reaches the store sees the same state (a database server),
+    # rather than only this machine (a local file).
+    shared: ClassVar[bool] = False
 
     @property
     @abc.abstractmethod

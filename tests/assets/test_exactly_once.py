@@ -33,8 +33,9 @@ from dagster._core.instance.ref import InstanceRef
 
 from sf_assets.definitions import build_definitions
 from sf_assets.specs import load_specs
-from sf_assets.state import DuckDBStateStore
-from tests.salesforce.writer.test_exactly_once import calls, file_held, wait_for
+from sf_assets.state import DuckDBStateStore, PostgresStateStore, StateStore
+from tests.salesforce.writer.test_exactly_once import calls, wait_for
+from tests.state.backends import writes_held
 from tests.worker import Worker, WorkerPool
 
 SYNC = "fans"
@@ -49,16 +50,19 @@ class Project:
     instance: dg.DagsterInstance
     home: Path
 
-    @property
-    def state(self) -> str:
-        return self.env["SF_ASSETS_STAGING"]
-
-    def store(self) -> DuckDBStateStore:
-        return DuckDBStateStore(path=self.state)
+    def store(self) -> StateStore:
+        """The state store the runs use: the PostgreSQL database when the project has one."""
+        if "SF_ASSETS_STATE_URL" in self.env:
+            return PostgresStateStore(url=self.env["SF_ASSETS_STATE_URL"])
+        return DuckDBStateStore(path=self.env["SF_ASSETS_STAGING"])
 
 
 @pytest.fixture
-def project(tmp_path: Path, sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Project]:
+def project(
+    request: pytest.FixtureRequest, tmp_path: Path, sandbox: Any, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[Project]:
+    """A project folder on the sandbox org; its state in a DuckDB file, or in PostgreSQL when
+    the test asks for `project` with the parameter "postgres"."""
     info = sandbox.info()
     (tmp_path / "syncs").mkdir()
     env = {
@@ -75,6 +79,8 @@ def project(tmp_path: Path, sandbox: Any, monkeypatch: pytest.MonkeyPatch) -> It
         "SF_ASSETS_SYNCS_DIR": str(tmp_path / "syncs"),
         "SF_ASSETS_LEASE_WAIT_SECONDS": "0",  # the loser fails at once, naming the holder
     }
+    if getattr(request, "param", "duckdb") == "postgres":
+        env["SF_ASSETS_STATE_URL"] = request.getfixturevalue("postgres_url")
     for name, value in env.items():
         monkeypatch.setenv(name, value)
     home = tmp_path / "dagster_home"
@@ -289,8 +295,16 @@ def emarsys_race(project: Project, sandbox: Any) -> tuple[Race, HeldRelay]:
     return Race(f"{SYNC}_upload", 0, expect), relay
 
 
-@pytest.mark.parametrize("delay", [0.1, 0.5, 2.0])
-@pytest.mark.parametrize("kind", ["rest_insert", "bulk_insert", "update_by_lookup", "emarsys"])
+# Every race on the DuckDB file; on PostgreSQL one of each writer, the second run half a
+# second behind the first (both are well inside the first's write).
+RACES = [
+    (kind, delay, "duckdb")
+    for kind in ("rest_insert", "bulk_insert", "update_by_lookup", "emarsys")
+    for delay in (0.1, 0.5, 2.0)
+] + [(kind, 0.5, "postgres") for kind in ("rest_insert", "bulk_insert", "emarsys")]
+
+
+@pytest.mark.parametrize(("kind", "delay", "project"), RACES, indirect=["project"])
 def test_two_runs_of_one_batch_at_once_write_it_exactly_once(
     project, sandbox, http, workers: WorkerPool, kind, delay
 ) -> None:
@@ -416,8 +430,14 @@ def crash_case(operation: str, project: Project, http: Any) -> Callable[[], None
     return expect_rows
 
 
-@pytest.mark.parametrize("operation", ["insert", "upsert", "update", "delete"])
-@pytest.mark.parametrize("step", ["staging", "mapping"])
+KILLED_EARLY = [
+    (operation, step, "duckdb")
+    for operation in ("insert", "upsert", "update", "delete")
+    for step in ("staging", "mapping")
+] + [("insert", "staging", "postgres")]
+
+
+@pytest.mark.parametrize(("operation", "step", "project"), KILLED_EARLY, indirect=["project"])
 def test_a_run_killed_before_it_writes_is_finished_by_the_next_one(
     project, http, workers: WorkerPool, operation, step
 ) -> None:
@@ -425,7 +445,7 @@ def test_a_run_killed_before_it_writes_is_finished_by_the_next_one(
     http.admin("PATCH", "faults", json={"latency_ms": 500})
     worker = workers.take()
     if step == "staging":
-        with file_held(project.state):  # the run waits in S/source, with its batch half staged
+        with writes_held(project.store()):  # the run waits in S/source, with its batch half staged
             run_id = start(worker, project, f"{SYNC}_writeback")
             wait_for(lambda: started_step(project, run_id, f"{SYNC}__source"), "S/source")
             time.sleep(0.5)
@@ -445,6 +465,7 @@ def test_a_run_killed_before_it_writes_is_finished_by_the_next_one(
     expect()
 
 
+@pytest.mark.parametrize("project", ["duckdb", "postgres"], indirect=True)
 def test_a_run_killed_while_its_bulk_upload_is_in_flight_is_taken_over(
     project, http, workers: WorkerPool
 ) -> None:

@@ -137,7 +137,7 @@ def test_from_a_table_to_a_first_sync(tmp_path, sandbox_info, http, monkeypatch)
     for name, value in settings.items():
         monkeypatch.setenv(name, value or "")
     monkeypatch.setenv("SF_ASSETS_SYNCS_DIR", str(project / "syncs"))
-    monkeypatch.chdir(project)
+    monkeypatch.setenv("SF_ASSETS_PROJECT_DIR", str(project))
     defs = load_definitions()
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(f"{SYNC}_batches", [BATCH])

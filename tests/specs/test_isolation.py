@@ -49,7 +49,7 @@ def test_the_code_location_shows_the_broken_spec_beside_the_good_syncs(tmp_path,
     monkeypatch.setenv(
         "SF_ASSETS_SYNCS_DIR", str(project(tmp_path, contacts=GOOD, leads=BROKEN) / "syncs")
     )
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SF_ASSETS_PROJECT_DIR", str(tmp_path))
     defs = load_definitions()
     with dg.instance_for_test() as instance:
         keys = {key.to_user_string() for key in defs.resolve_asset_graph().get_all_asset_keys()}
@@ -96,7 +96,7 @@ def test_a_new_syncs_sensor_starts_stopped_unless_the_spec_says_running(
     monkeypatch.setenv(
         "SF_ASSETS_SYNCS_DIR", str(project(tmp_path, contacts=GOOD + line) / "syncs")
     )
-    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("SF_ASSETS_PROJECT_DIR", str(tmp_path))
     with dg.instance_for_test():  # resolving definitions consults the current instance
         sensor = load_definitions().resolve_sensor_def("contacts_to_salesforce_batches")
     assert sensor.default_status == dg.DefaultSensorStatus[status]

@@ -3,7 +3,6 @@ and every commit is kept in the history the monotonic check reads."""
 
 from __future__ import annotations
 
-import duckdb
 import pytest
 
 from sf_assets.state.cursors import StateCursors
@@ -30,9 +29,9 @@ def test_a_cursor_reads_back_as_committed_and_lists_by_prefix(cursors):
     }
 
 
-def test_streams_committed_together_move_together_or_not_at_all(cursors):
+def test_streams_committed_together_move_together_or_not_at_all(cursors, constraint_violation):
     cursors.commit({"a": {"seq": 1}, "b": {"seq": 1}}, run_id="r1")
-    with pytest.raises(duckdb.ConstraintException):  # the second stream cannot be stored
+    with pytest.raises(constraint_violation):  # the second stream cannot be stored
         cursors.commit({"a": {"seq": 2}, None: {"seq": 2}}, run_id="r2")  # type: ignore[dict-item]
     assert (cursors.read("a"), cursors.read("b")) == ({"seq": 1}, {"seq": 1})
     assert [c.cursor for c in cursors.history("a")] == [{"seq": 1}]

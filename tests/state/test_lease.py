@@ -21,13 +21,15 @@ from sf_assets.assets.partitions import run_status
 from sf_assets.state import BatchBusy, BatchLease, StateStore
 from sf_assets.state.lease import this_claim
 from sf_assets.state.model import Claim
+from tests.state.backends import store_spec
 
 LOG = logging.getLogger("test.lease")
 HOLDER = textwrap.dedent(
     """
     import logging, sys, time
-    from sf_assets.state import DuckDBStateStore, BatchLease
-    store = DuckDBStateStore(path=sys.argv[1], lease_ttl_seconds=1.0)
+    from sf_assets.state import BatchLease
+    from tests.state.backends import store_from_spec
+    store = store_from_spec(sys.argv[1]).model_copy(update={"lease_ttl_seconds": 1.0})
     with BatchLease(store, "s", "b1", "holder-run", run_status=None, log=logging.getLogger()):
         print("held", flush=True)
         time.sleep(float(sys.argv[2]))
@@ -40,7 +42,7 @@ HOLDER = textwrap.dedent(
 def holder_process(store: StateStore, seconds: float) -> Iterator[subprocess.Popen[str]]:
     """Another process holding the lease of s/b1 for `seconds`."""
     process = subprocess.Popen(
-        [sys.executable, "-c", HOLDER, store.location, str(seconds)],
+        [sys.executable, "-c", HOLDER, store_spec(store), str(seconds)],
         stdout=subprocess.PIPE,
         text=True,
     )

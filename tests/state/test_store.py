@@ -3,9 +3,11 @@ uploads; every test runs against each backend (the `state_store` fixture)."""
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from datetime import UTC, date, datetime
 
-import duckdb
 import polars as pl
 import pytest
 
@@ -19,6 +21,7 @@ from sf_assets.state import (
     UploadConflict,
 )
 from sf_assets.state.lease import this_claim
+from tests.state.backends import store_spec, writes_held
 
 MAPPED = pl.DataFrame(
     {
@@ -231,11 +234,13 @@ def test_a_lease_is_taken_once_and_taken_over_by_compare_and_swap(store: StateSt
     assert store.claim_lease("s", "b2", first).run_id == "r1"  # leases are per batch
 
 
-def test_ledger_jobs_and_status_change_together_or_not_at_all(store: StateStore) -> None:
+def test_ledger_jobs_and_status_change_together_or_not_at_all(
+    store: StateStore, constraint_violation: type[Exception]
+) -> None:
     lease = hold(store, "s", "b1")
     store.start_job("s", "b1", job("750x", ["k1"]), lease=lease)
     broken = outcomes(["k1"], "created").with_columns(pl.lit(None, pl.Utf8).alias("status"))
-    with pytest.raises(duckdb.ConstraintException):
+    with pytest.raises(constraint_violation):
         store.record_outcomes(
             "s",
             "b1",
@@ -317,3 +322,28 @@ def test_an_emarsys_part_is_checked_and_marked_in_one_step(store: StateStore) ->
     ]
     assert store.forget_emarsys_upload("sales", "b1", 2) == 1
     assert store.emarsys_uploads("sales")["part"].to_list() == [1]
+
+
+def test_two_writers_staging_one_batch_at_once_leave_one_of_them_whole(
+    store: StateStore, tmp_path
+) -> None:
+    """Two runs of one batch stage it at the same moment (each from its own process): both
+    succeed, and the batch is one of the two frames, never a mix or a failure."""
+    script = (
+        "import sys, polars as pl\n"
+        "from tests.state.backends import store_from_spec\n"
+        "store = store_from_spec(sys.argv[1])\n"
+        "tag = sys.argv[2]\n"
+        "store.replace_batch('s', 'source', 'b1', pl.DataFrame({'k': [f'{tag}{i}' for i in "
+        "range(1000)]}))\n"
+    )
+    store.replace_batch("s", "source", "b1", pl.DataFrame({"k": ["old"]}))
+    with writes_held(store):  # both writers reach the store, then go at once
+        writers = [
+            subprocess.Popen([sys.executable, "-c", script, store_spec(store), tag])
+            for tag in ("a", "b")
+        ]
+        time.sleep(3)
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
+    staged = store.load_batch("s", "source", "b1")["k"].to_list()
+    assert staged in ([f"a{i}" for i in range(1000)], [f"b{i}" for i in range(1000)])
