@@ -21,7 +21,7 @@ from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.errors import BulkJobTimedOut, OutcomeUnknown, SalesforceApiError
 from sf_assets.salesforce.retry import reason
 from sf_assets.salesforce.writer import bulk, matched, outcomes, rest, selection
-from sf_assets.salesforce.writer.context import WriteContext
+from sf_assets.salesforce.writer.context import OUTCOME_VIEW, WriteContext
 from sf_assets.salesforce.writer.errors import DailyApiLimitExceeded, WriteError
 from sf_assets.salesforce.writer.model import FAILURE_SCHEMA, WriteJob, WriteReport
 from sf_assets.salesforce.writer.resume import resume_open_jobs
@@ -53,6 +53,7 @@ def write_batch(job: WriteJob) -> WriteReport:
     )
     with lease, Api(job.salesforce, job.log, job.options) as api:
         ctx = WriteContext(job, api, lease)
+        ctx.before = job.staging.latest_outcomes(ctx.sync, ctx.batch).select(OUTCOME_VIEW)
         already = written_keys(ctx).len()
         ctx.api_name = choose_api(job.spec.api, job.mapped.height - already)
         try:
@@ -206,12 +207,12 @@ def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame
 
 
 def report(ctx: WriteContext, already: int, started: float) -> WriteReport:
-    """Counts from the ledger: what this run recorded, every row still failing, and how many
-    keys of the batch have no settling outcome."""
+    """Counts from what the writer holds: the batch's latest outcomes before this run,
+    overlaid with every outcome this run recorded (the ledger is not read back)."""
     job = ctx.job
-    latest = job.staging.latest_outcomes(ctx.sync, ctx.batch)
+    latest = latest_outcomes(ctx)
+    mine = this_run(ctx)["status"]
     settled = latest.filter(pl.col("status").is_in(list(SUCCESS_STATUSES)))["source_key"]
-    mine = latest.filter(pl.col("run_id") == job.run_id)["status"]
     failures = (
         latest.filter(pl.col("status") == "failed")
         .join(job.mapped.select("_key", "_row"), left_on="source_key", right_on="_key")
@@ -235,9 +236,30 @@ def report(ctx: WriteContext, already: int, started: float) -> WriteReport:
         deleted=int((mine == "deleted").sum()),
         skipped=int((mine == "skipped").sum()),
         refused=int((~batch_rows(job).is_in(settled.implode())).sum()),
+        batch_outcomes={
+            status: count
+            for status, count in latest.group_by("status")
+            .len()
+            .sort("len", descending=True)
+            .iter_rows()
+        },
     )
     log_report(ctx, result)
     return result
+
+
+def this_run(ctx: WriteContext) -> pl.DataFrame:
+    """The last outcome this run recorded for each key it recorded one for."""
+    if not ctx.recorded:
+        return pl.DataFrame(schema=ctx.before.schema)
+    return pl.concat(ctx.recorded).unique("source_key", keep="last", maintain_order=True)
+
+
+def latest_outcomes(ctx: WriteContext) -> pl.DataFrame:
+    """The batch's latest outcome per key, as the ledger now holds it."""
+    mine = this_run(ctx)
+    earlier = ctx.before.join(mine.select("source_key"), on="source_key", how="anti")
+    return pl.concat([earlier, mine.cast(earlier.schema)])
 
 
 def log_report(ctx: WriteContext, result: WriteReport) -> None:
