@@ -214,7 +214,9 @@ def connection_resources(specs: list[LoadedSpec]) -> dict[str, object]:
     """One resource per connection the specs name (plus Salesforce's `default`, which the
     commands use), keyed the way the assets ask for them."""
     resources: dict[str, object] = {}
-    salesforce = {item.spec.connection for item in specs if item.spec.kind == "salesforce"}
+    salesforce = {
+        item.spec.connection for item in specs if item.spec.kind in ("salesforce", "ingest")
+    }
     for connection in sorted(salesforce | {"default"}):
         resources[resource_key(connection)] = salesforce_from_env(connection)
     emarsys = {item.spec.connection for item in specs if item.spec.kind == "emarsys"}

@@ -16,6 +16,7 @@ from collections.abc import Callable, Sequence
 
 import dagster as dg
 
+from sf_assets.assets.ingest import build_ingest
 from sf_assets.assets.sales_upload import build_sales_upload
 from sf_assets.assets.writeback import build_writeback
 from sf_assets.connections import connection_resources, load_env_file, staging_from_env
@@ -27,6 +28,7 @@ BROKEN_GROUP = "broken_specs"
 FACTORIES: dict[str, Callable[[LoadedSpec], dg.Definitions]] = {
     "salesforce": build_writeback,
     "emarsys": build_sales_upload,
+    "ingest": build_ingest,
 }
 
 

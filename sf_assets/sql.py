@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 import duckdb
+from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
 
 
 def quote_identifier(name: str) -> str:
@@ -23,3 +24,15 @@ def first_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
     """The first row of an executed query, or None; the result is read to its end."""
     rows = result.fetchall()
     return rows[0] if rows else None
+
+
+def open_waiting(path: str, *, wait_seconds: float = 120) -> duckdb.DuckDBPyConnection:
+    """A read-write connection to a DuckDB file, waiting (with backoff) while another process
+    holds its lock: DuckDB lets one process at a time write a file."""
+    retrying = Retrying(
+        retry=retry_if_exception_type(duckdb.IOException),
+        wait=wait_random_exponential(multiplier=0.02, max=1.0),
+        stop=stop_after_delay(wait_seconds),
+        reraise=True,
+    )
+    return retrying(duckdb.connect, path)

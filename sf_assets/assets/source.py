@@ -5,6 +5,7 @@ from typing import Any
 
 import dagster as dg
 
+from sf_assets.assets.lineage import source_deps
 from sf_assets.assets.metadata import source_label
 from sf_assets.assets.partitions import batch_of
 from sf_assets.sources import Dataset
@@ -19,6 +20,7 @@ def source_asset(loaded: LoadedSpec, common: dict[str, Any]) -> dg.AssetsDefinit
 
     @dg.asset(
         key=[name, "source"],
+        deps=source_deps(spec.source),
         kinds={"duckdb"},
         description=f"Rows of {source_label(spec)} staged for writing, one batch per partition.",
         **common,

@@ -22,6 +22,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from resources.https import TrustingSession
 from sf_assets.cli.demo_data import change_one_product, write_integrations, write_warehouse
+from sf_assets.cli.demo_ingest import read_into_warehouse, split_specs
 from sf_assets.cli.local_org import local_org
 from sf_assets.definitions import build_definitions
 from sf_assets.specs import AnySyncSpec, LoadedSpec, load_specs
@@ -56,14 +57,25 @@ def run_demo(project: Path | None = None, org_port: int = 0) -> int:
         configure_environment(info, state, project)
         specs = ordered(load_specs(project / "syncs"))
         defs = build_definitions(specs)
+        writes, reads, round_trip = split_specs(specs)
         with dg.DagsterInstance.get() as instance, progress_bar() as progress:
             task = progress.add_task("syncs run", total=2 * len(specs) + 1)
             print("first run of every sync, batch by batch:")
-            for loaded in specs:
+            for loaded in writes:
+                run_sync(defs, instance, loaded.spec)
+                progress.advance(task)
+            read_into_warehouse(defs, instance, reads, info, warehouse, QUIET, first=True)
+            progress.advance(task, len(reads))
+            for loaded in round_trip:
                 run_sync(defs, instance, loaded.spec)
                 progress.advance(task)
             print("\nsecond run of everything (nothing may be sent twice):")
-            for loaded in specs:
+            for loaded in writes:
+                run_sync(defs, instance, loaded.spec, discover=False)
+                progress.advance(task)
+            read_into_warehouse(defs, instance, reads, info, warehouse, QUIET, first=False)
+            progress.advance(task, len(reads))
+            for loaded in round_trip:
                 run_sync(defs, instance, loaded.spec, discover=False)
                 progress.advance(task)
             change_one_product(warehouse)

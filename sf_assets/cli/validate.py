@@ -10,8 +10,16 @@ from sf_assets.emarsys.lines import check_columns
 from sf_assets.salesforce.describe import ObjectInfo, UnknownObjectError, describe_object
 from sf_assets.salesforce.object_setup import ObjectSetupError, plan_fields, requirements
 from sf_assets.salesforce.preflight import Finding, check_spec
+from sf_assets.salesforce.reader.validate import ingest_findings
 from sf_assets.sources import Dataset, DatasetError, Schema
-from sf_assets.specs import EmarsysSyncSpec, LoadedSpec, SyncSpec, read_specs, syncs_dir
+from sf_assets.specs import (
+    EmarsysSyncSpec,
+    IngestSpec,
+    LoadedSpec,
+    SyncSpec,
+    read_specs,
+    syncs_dir,
+)
 
 
 def findings_for(loaded: LoadedSpec, client: object) -> list[Finding]:
@@ -95,6 +103,13 @@ def run_validate() -> int:
         except ConnectionProblem as problem:
             print(f"ERROR {loaded.spec.name}: {problem}")
             errors += 1
+            continue
+        if isinstance(loaded.spec, IngestSpec):
+            errors += report(
+                loaded.spec.name,
+                "objects, fields and filters fit the org",
+                ingest_findings(loaded.spec, client),
+            )
             continue
         fits = f"{loaded.spec.target.object} mapping fits the org"
         errors += report(loaded.spec.name, fits, findings_for(loaded, client))

@@ -1,12 +1,14 @@
 """Sync specs: one YAML file per sync in `syncs/`, one pydantic model per kind.
 
-The kind is named by the spec's target (`target: {salesforce: …}` or `target: {emarsys: …}`);
+The kind is named by the spec's target (`target: {salesforce: …}` or `target: {emarsys: …}`),
+or by `read:` for a spec that reads Salesforce into DuckDB;
 `loader` reads the files, tells the kinds apart through a discriminated union, and reports a
 bad file with the file, the field path and what is wrong.
 """
 
 from sf_assets.specs.common import NAME_PATTERN, Freshness, SpecError, SpecModel
 from sf_assets.specs.emarsys import EMARSYS_STANDARD_COLUMNS, EmarsysSyncSpec, EmarsysTarget
+from sf_assets.specs.ingest import IngestSpec
 from sf_assets.specs.loader import (
     AnySyncSpec,
     BrokenSpec,
@@ -35,6 +37,7 @@ __all__ = [
     "EmarsysTarget",
     "FileSource",
     "Freshness",
+    "IngestSpec",
     "LoadedSpec",
     "SalesforceTarget",
     "Source",

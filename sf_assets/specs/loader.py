@@ -19,25 +19,31 @@ from pydantic import Discriminator, Tag, TypeAdapter, ValidationError
 
 from sf_assets.specs.common import SpecError, SpecModel
 from sf_assets.specs.emarsys import EmarsysSyncSpec
+from sf_assets.specs.ingest import IngestSpec
 from sf_assets.specs.sources import SOURCE_KINDS
 from sf_assets.specs.writeback import SyncSpec
 
 
 def spec_kind(value: Any) -> str:
     """The kind of a spec, named by its target: `target: {emarsys: …}` uploads sales data to
-    Emarsys; any other target (`salesforce:` being the default connection) writes to Salesforce."""
+    Emarsys; any other target (`salesforce:` being the default connection) writes to Salesforce;
+    a spec with `read:` and no target reads Salesforce into DuckDB."""
     if isinstance(value, dict):
         target = value.get("target")
+        if target is None and "read" in value:
+            return "ingest"
         return "emarsys" if isinstance(target, dict) and "emarsys" in target else "salesforce"
     return value.kind
 
 
 AnySyncSpec = Annotated[
-    Annotated[SyncSpec, Tag("salesforce")] | Annotated[EmarsysSyncSpec, Tag("emarsys")],
+    Annotated[SyncSpec, Tag("salesforce")]
+    | Annotated[EmarsysSyncSpec, Tag("emarsys")]
+    | Annotated[IngestSpec, Tag("ingest")],
     Discriminator(spec_kind),
 ]
-SPEC_ADAPTER: TypeAdapter[SyncSpec | EmarsysSyncSpec] = TypeAdapter(AnySyncSpec)
-SPEC_KINDS = ("salesforce", "emarsys")
+SPEC_ADAPTER: TypeAdapter[SyncSpec | EmarsysSyncSpec | IngestSpec] = TypeAdapter(AnySyncSpec)
+SPEC_KINDS = ("salesforce", "emarsys", "ingest")
 
 
 class LoadedSpec(SpecModel):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 import polars as pl
 
@@ -122,3 +123,12 @@ class Settlement:
     rows: int  # rows the write was given (0: an empty batch)
     refused: int  # rows whose latest outcome leaves them unwritten
     run_id: str
+
+
+@dataclass(frozen=True)
+class CursorCommit:
+    """One past commit of an ingest stream's cursor, for checks and people investigating."""
+
+    cursor: dict[str, Any]
+    run_id: str | None
+    committed_at: datetime

@@ -21,13 +21,14 @@ status and the lease release together. Nothing secret is ever stored.
 from __future__ import annotations
 
 import abc
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from sf_assets.state.model import Claim, JobStart, Lease, OpenJob, Settlement
+from sf_assets.state.model import Claim, CursorCommit, JobStart, Lease, OpenJob, Settlement
 
 KINDS = ("source", "mapped", "mapping_rejects", "rejects")  # usual kinds; any lowercase name works
 # Columns a caller of record_outcomes provides; the store adds sync, batch, run, attempt, time.
@@ -218,3 +219,22 @@ class StateStore(dg.ConfigurableResource, abc.ABC):
     @abc.abstractmethod
     def confirm_emarsys_upload(self, sync: str, batch: str, part: int, *, run_id: str) -> int:
         """A person confirmed the uncertain part arrived: it becomes sent; its line count."""
+
+    # -- ingest cursors --------------------------------------------------------------------------
+
+    @abc.abstractmethod
+    def cursor(self, stream: str) -> dict[str, Any] | None:
+        """The last committed cursor of an ingest stream (a small JSON document), or None."""
+
+    @abc.abstractmethod
+    def commit_cursors(self, cursors: Mapping[str, Mapping[str, Any]], *, run_id: str) -> None:
+        """Replace the cursors of every stream given, all or none, and append them to the
+        history; called only after the rows they cover are committed."""
+
+    @abc.abstractmethod
+    def cursors(self, prefix: str = "") -> dict[str, dict[str, Any]]:
+        """Every stream whose name starts with `prefix`, with its cursor."""
+
+    @abc.abstractmethod
+    def cursor_history(self, stream: str) -> list[CursorCommit]:
+        """Every commit of the stream, oldest first."""

@@ -91,11 +91,12 @@ def test_yaml_that_is_not_a_mapping(tmp_path):
         load_specs(tmp_path / "syncs")
 
 
-def test_json_schema_describes_both_kinds_of_sync():
+def test_json_schema_describes_every_kind_of_sync():
     schema = json_schema()
     kinds = schema["$defs"]
     refs = {kind["$ref"] for kind in schema["oneOf"]}
-    assert refs == {"#/$defs/SyncSpec", "#/$defs/EmarsysSyncSpec"}
+    assert refs == {"#/$defs/SyncSpec", "#/$defs/EmarsysSyncSpec", "#/$defs/IngestSpec"}
+    assert set(kinds["IngestSpec"]["required"]) == {"name", "read", "into"}
     assert set(kinds["SyncSpec"]["required"]) == {"name", "source", "target", "mapping"}
     assert "description" in kinds["SyncSpec"]["properties"]["mapping"]
     assert "columns" in kinds["EmarsysTarget"]["properties"]

@@ -33,13 +33,20 @@ def poll(api: Api, job_id: str, if_late: str) -> dict[str, Any]:
 
 def pages(api: Api, job_id: str) -> Iterator[bytes]:
     """The CSV result pages of a completed job, following `Sforce-Locator` until `null`."""
-    locator: str | None = None
+    for content, _ in pages_from(api, job_id, None):
+        yield content
+
+
+def pages_from(api: Api, job_id: str, locator: str | None) -> Iterator[tuple[bytes, str | None]]:
+    """The result pages from `locator` on (None: the first), each with the locator of the page
+    after it (None after the last), so that a reader can resume a job where it stopped."""
     while True:
         path = f"{JOBS}/{job_id}/results?maxRecords={PAGE_RECORDS}"
         if locator:
             path += f"&locator={locator}"
         response = api.call("GET", path, idempotent=True)
-        yield response.content
-        locator = response.headers.get("Sforce-Locator")
-        if not locator or locator == "null":
+        following = response.headers.get("Sforce-Locator")
+        locator = following if following and following != "null" else None
+        yield response.content, locator
+        if locator is None:
             return

@@ -106,6 +106,20 @@ MIGRATIONS = (
         DROP TABLE emarsys_batches;
         """,
     ),
+    Migration(
+        3,
+        "ingest cursors and their history",
+        """
+        CREATE TABLE IF NOT EXISTS ingest_cursors (
+            stream VARCHAR NOT NULL PRIMARY KEY, cursor VARCHAR NOT NULL, run_id VARCHAR,
+            committed_at TIMESTAMPTZ NOT NULL
+        );
+        CREATE TABLE IF NOT EXISTS ingest_cursor_history (
+            stream VARCHAR NOT NULL, cursor VARCHAR NOT NULL, run_id VARCHAR,
+            committed_at TIMESTAMPTZ NOT NULL
+        );
+        """,
+    ),
 )
 LATEST = MIGRATIONS[-1].version
 

@@ -12,11 +12,12 @@ simply run again. All of the DuckDB SQL of the state store is in this package.
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import re
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar
@@ -33,6 +34,7 @@ from sf_assets.state.model import (
     SUCCESS_STATUSES,
     UNCERTAIN,
     Claim,
+    CursorCommit,
     JobStart,
     Lease,
     LeaseLost,
@@ -564,8 +566,51 @@ class DuckDBStateStore(StateStore):
 
         return self._write(work)
 
+    # -- SQL pieces ----------------------------------------------------------------------------------
 
-# -- SQL pieces ----------------------------------------------------------------------------------
+    # -- ingest cursors --------------------------------------------------------------------------
+
+    def cursor(self, stream: str) -> dict[str, Any] | None:
+        with self.connect() as connection:
+            row = first_row(
+                connection.execute("SELECT cursor FROM ingest_cursors WHERE stream = ?", [stream])
+            )
+        return json.loads(row[0]) if row else None
+
+    def commit_cursors(self, cursors: Mapping[str, Mapping[str, Any]], *, run_id: str) -> None:
+        rows = [
+            (stream, json.dumps(dict(value), sort_keys=True)) for stream, value in cursors.items()
+        ]
+        if not rows:
+            return
+
+        def work(connection: duckdb.DuckDBPyConnection) -> None:
+            for stream, text in rows:
+                connection.execute("DELETE FROM ingest_cursors WHERE stream = ?", [stream])
+                for table in ("ingest_cursors", "ingest_cursor_history"):
+                    connection.execute(
+                        f"INSERT INTO {table} VALUES (?, ?, ?, now())", [stream, text, run_id]
+                    )
+
+        self._write(work)
+
+    def cursors(self, prefix: str = "") -> dict[str, dict[str, Any]]:
+        with self.connect() as connection:
+            rows = connection.execute(
+                "SELECT stream, cursor FROM ingest_cursors WHERE starts_with(stream, ?) "
+                "ORDER BY stream",
+                [prefix],
+            ).fetchall()
+        return {stream: json.loads(text) for stream, text in rows}
+
+    def cursor_history(self, stream: str) -> list[CursorCommit]:
+        with self.connect() as connection:
+            rows = connection.execute(
+                "SELECT cursor, run_id, committed_at FROM ingest_cursor_history "
+                "WHERE stream = ? ORDER BY committed_at, rowid",
+                [stream],
+            ).fetchall()
+        return [CursorCommit(json.loads(text), run_id, at) for text, run_id, at in rows]
 
 
 def _locked(error: BaseException) -> bool:
