@@ -67,3 +67,11 @@ def test_a_batch_that_did_not_get_written_is_mapped_and_sent_again(project, http
         mapped, written = metadata(again, "mapped"), metadata(again, "written")
     assert "mapping" not in mapped
     assert written["sent"] == 2 and written["created"] == 2
+
+
+def test_the_writeback_job_runs_its_steps_in_one_process(project):  # noqa: F811
+    """A process per step costs seconds each (imports, definitions): the write job's chain
+    runs in the run's own process."""
+    defs = definitions(project, spec("bulk"))
+    job = defs.resolve_job_def("fans_writeback")
+    assert job.executor_def is dg.in_process_executor

@@ -25,6 +25,7 @@ from sf_assets.salesforce.writer.context import OUTCOME_VIEW, WriteContext
 from sf_assets.salesforce.writer.errors import DailyApiLimitExceeded, WriteError
 from sf_assets.salesforce.writer.model import FAILURE_SCHEMA, WriteJob, WriteReport
 from sf_assets.salesforce.writer.resume import resume_open_jobs
+from sf_assets.specs import SyncSpec
 from sf_assets.state import INCOMPLETE, SUCCESS_STATUSES, WRITTEN, BatchLease, Settlement
 
 # Rows at which `api: auto` switches from sObject Collections to Bulk API 2.0, measured with
@@ -36,10 +37,12 @@ AUTO_BULK_THRESHOLD = 3000
 REQUIRED_COLUMNS = ("_row", "_key", "_hash")
 
 
-def choose_api(setting: str, rows: int) -> str:
-    if setting != "auto":
-        return setting
-    return "bulk" if rows >= AUTO_BULK_THRESHOLD else "rest"
+def choose_api(spec: SyncSpec, rows: int) -> str:
+    """The spec's API, or for `auto` Bulk from the spec's `bulk_from_rows` (else the default)."""
+    if spec.api != "auto":
+        return spec.api
+    threshold = spec.bulk_from_rows or AUTO_BULK_THRESHOLD
+    return "bulk" if rows >= threshold else "rest"
 
 
 def write_batch(job: WriteJob) -> WriteReport:
@@ -55,7 +58,7 @@ def write_batch(job: WriteJob) -> WriteReport:
         ctx = WriteContext(job, api, lease)
         ctx.before = job.staging.latest_outcomes(ctx.sync, ctx.batch).select(OUTCOME_VIEW)
         already = written_keys(ctx).len()
-        ctx.api_name = choose_api(job.spec.api, job.mapped.height - already)
+        ctx.api_name = choose_api(job.spec, job.mapped.height - already)
         try:
             resume_open_jobs(ctx)
             skip_created_before(ctx)
@@ -109,7 +112,7 @@ def pending_rows(ctx: WriteContext) -> pl.DataFrame:
     """Rows to send, once earlier runs' open jobs are resolved; `auto` chooses by their count."""
     mapped = ctx.job.mapped
     pending = mapped.filter(~pl.col("_key").is_in(written_keys(ctx).implode()))
-    ctx.api_name = choose_api(ctx.job.spec.api, pending.height)
+    ctx.api_name = choose_api(ctx.job.spec, pending.height)
     ctx.progress.start(pending.height, ctx.api_name)
     ctx.log.info(
         "%s batch %s: %d rows, %d already written, %d to send via %s",
