@@ -63,11 +63,9 @@ def content_hash(rows: pl.DataFrame, names: list[str]) -> pl.Series:
     """
     if rows.height == 0:
         return pl.Series(HASH, [], pl.Utf8)
-    # fixed width: 128 bits have at most 39 decimal digits
-    digest = plh.col("canonical").nchash.xxh3_128().cast(pl.Utf8).str.zfill(39)
+    digest = plh.col("canonical").nchash.xxh3_128().cast(pl.Utf8)
     hashed = (
-        rows.lazy()
-        .select(canonical_row(rows.schema, names).alias("canonical"))
+        canonical_rows(rows, names)
         .select(pl.concat_str(pl.lit(HASH_PREFIX), digest).alias(HASH))
         .collect()
     )
@@ -79,7 +77,7 @@ def legacy_content_hash(rows: pl.DataFrame, names: list[str]) -> pl.Series:
     it. Only to compare rows whose ledger entry predates `HASH_VERSION`."""
     if rows.height == 0:
         return pl.Series(HASH, [], pl.Utf8)
-    canonical = rows.lazy().select(canonical_row(rows.schema, names).alias("canonical")).collect()
+    canonical = canonical_rows(rows, names).collect()
     with duckdb.connect() as connection:
         connection.register("canonical", canonical)
         hashed = connection.sql("SELECT md5(canonical) AS h FROM canonical").pl()
@@ -91,24 +89,29 @@ def is_version_zero(hashed: pl.Expr) -> pl.Expr:
     return hashed.str.contains(r"^[0-9a-f]{32}$")
 
 
-def canonical_row(schema: pl.Schema, names: list[str]) -> pl.Expr:
-    """The text each version hashes. It starts with a digest of the field names (adding or
-    renaming a field changes every hash) and lists each value as `length:text`, or `~` for
-    null, in field-name order, joined by the record separator: the length prefix keeps it
-    unambiguous whatever the values hold.
+def canonical_rows(rows: pl.DataFrame, names: list[str]) -> pl.LazyFrame:
+    """`canonical`: the text each version hashes. It starts with a digest of the field names
+    (adding or renaming a field changes every hash) and lists each value as `length:text`, or
+    `~` for null, in field-name order, joined by the record separator: the length prefix keeps
+    it unambiguous whatever the values hold.
 
-    One concatenation for the whole text, of pieces that need no concatenation of their own
-    (each intermediate string column costs about as much as the hash).
+    Each value is turned into text once, in a pass of its own, and the pieces are joined in one
+    concatenation of pieces that need none of their own: an expression that used the text three
+    times cast it three times, and each intermediate string column costs about as much as the
+    hash.
     """
     ordered = sorted(names)
     fields_digest = hashlib.md5("\x1f".join(ordered).encode()).hexdigest()[:8]
+    texts = rows.lazy().select(
+        canonical_text(pl.col(name), rows.schema[name]).alias(name) for name in ordered
+    )
     pieces: list[pl.Expr] = [pl.lit(fields_digest)]
     for name in ordered:
-        text = canonical_text(pl.col(name), schema[name])
+        text = pl.col(name)
         length = text.str.len_bytes().cast(pl.Utf8).fill_null(pl.lit("~"))
         colon = pl.when(text.is_null()).then(pl.lit("")).otherwise(pl.lit(":"))
         pieces += [pl.lit(FIELD_SEPARATOR), length, colon, text.fill_null(pl.lit(""))]
-    return pl.concat_str(pieces)
+    return texts.select(pl.concat_str(pieces).alias("canonical"))
 
 
 def canonical_text(value: pl.Expr, dtype: pl.DataType) -> pl.Expr:

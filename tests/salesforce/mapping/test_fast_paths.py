@@ -149,7 +149,7 @@ def test_content_hashes_are_the_xxh3_of_the_canonical_text_and_version_0_its_md5
     )
     texts = [reference_text(row).encode() for row in rows.iter_rows(named=True)]
     hashes = content_hash(rows, rows.columns).to_list()
-    assert hashes == [f"x1:{xxhash.xxh3_128_intdigest(text):039d}" for text in texts]
+    assert hashes == [f"x1:{xxhash.xxh3_128_intdigest(text)}" for text in texts]
     legacy = legacy_content_hash(rows, rows.columns).to_list()
     assert legacy == [hashlib.md5(text).hexdigest() for text in texts]
     # a value pinned from before the one-concatenation rewrite: ledgers hold such hashes
