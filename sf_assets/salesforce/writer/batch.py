@@ -29,11 +29,15 @@ from sf_assets.specs import SyncSpec
 from sf_assets.state import INCOMPLETE, SUCCESS_STATUSES, WRITTEN, BatchLease, Settlement
 
 # Rows at which `api: auto` switches from sObject Collections to Bulk API 2.0, measured with
-# bench/writeback.py against the sandbox org (median of 5, default 0.5 s poll; BENCHMARKS.md):
-# REST took 0.54 / 0.80 / 0.99 s for 2,000 / 3,000 / 4,000 rows and Bulk 0.67 / 0.68 / 0.69 s,
-# so they cross near 2,600 rows (near 3,300 in an earlier run of the same script). From 3,000
-# rows Bulk is no slower and spends 6 API calls instead of 15 or more.
-AUTO_BULK_THRESHOLD = 3000
+# bench/crossover.py under the sandbox's realistic timing model (a REST call 150 ms plus 5 ms a
+# record, a Bulk job queued 2 s then 2,000 rows/s; sources in the sandbox's timing module), five
+# interleaved rounds (BENCHMARKS.md, "Choosing REST or Bulk"). Time alone, Bulk is quicker from
+# about 800 rows (REST 6.3 s in 4 calls, Bulk 5.4 s in 10); but a Bulk job spends about 10 calls
+# whatever its size and REST one per 200 rows, so calls are weighed too, each as 0.25 s (four
+# calls to save a second): from 1,000 rows Bulk costs no more (REST 7.4 s and 5 calls, Bulk
+# 6.0 s and 10), and from 2,000 it spends no more calls either. A sync overrides it with
+# `bulk_from_rows`.
+AUTO_BULK_THRESHOLD = 1000
 REQUIRED_COLUMNS = ("_row", "_key", "_hash")
 
 
