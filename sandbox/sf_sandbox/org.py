@@ -7,7 +7,8 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass, field, fields
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
+from email.utils import parsedate_to_datetime
 from pathlib import Path
 from typing import Any
 
@@ -101,6 +102,10 @@ class Org:
         self.schema: Schema = load_schema(schema_path)
         self.store = Store(self.schema, state_path)
         self._replay_schema_changes()
+        # When any object's describe last changed (here: the schema loaded, or the Metadata
+        # API created an object or field). One stamp for the whole org, since adding a lookup
+        # changes the parent's describe too (childRelationships).
+        self.schema_changed_at = utc_now()
         self.credentials = credentials or self._stored_credentials()
         self.faults = Faults(faults)
         # Replaced whole (never changed in place) by the admin endpoint, so a job or a call
@@ -288,6 +293,7 @@ class Org:
         self.schema.add(sobject)
         self.store.ensure_table(sobject)
         self.store.save_schema_change("object", object_definition(sobject))
+        self.schema_changed_at = utc_now()
 
     def add_field(self, sobject: SObject, new_field: Field) -> None:
         sobject.add_field(new_field)
@@ -295,6 +301,20 @@ class Org:
         self.store.save_schema_change(
             "field", {"object": sobject.name, "field": field_definition(new_field)}
         )
+        self.schema_changed_at = utc_now()
+
+    def describe_unchanged_since(self, header: str | None) -> bool:
+        """Whether an `If-Modified-Since` date is at or after the last schema change, so a
+        describe may answer 304 with no body. An unreadable date is ignored, as HTTP says."""
+        if not header:
+            return False
+        try:
+            since = parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return False
+        if since.tzinfo is None:
+            return False
+        return self.schema_changed_at.replace(tzinfo=UTC) <= since
 
     def _replay_schema_changes(self) -> None:
         """Bring back what the Metadata API created before a restart; what the schema file

@@ -154,8 +154,12 @@ async def global_describe(request: Request) -> Response:
 
 
 async def sobject_describe(request: Request) -> Response:
+    """The object's describe; with `If-Modified-Since` at or after the org's last schema
+    change, a 304 with no body (what a real org answers, and what makes revalidating cheap)."""
     org = org_of(request)
     sobject = org.sobject(request.path_params["sobject"])
+    if org.describe_unchanged_since(request.headers.get("if-modified-since")):
+        return Response(status_code=304)
     return SalesforceJSON(sobject.describe(org.api_version, org.schema))
 
 

@@ -100,10 +100,9 @@ def source_label(spec: SyncSpec) -> str:
     return "a SQL query"
 
 
-def batch_totals(latest: pl.DataFrame) -> dict[str, Any]:
-    """The batch as a whole from its latest outcome per key, whatever this run did: a re-run
-    that sends nothing still shows what the batch holds."""
-    outcomes = counts_by(latest, "status")
+def batch_totals(outcomes: dict[str, int]) -> dict[str, Any]:
+    """The batch as a whole from its latest outcome per key counted by status, whatever this
+    run did: a re-run that sends nothing still shows what the batch holds."""
     return {
         "batch written so far": sum(outcomes.get(status, 0) for status in WRITTEN),
         "batch refused": outcomes.get("failed", 0),
@@ -111,9 +110,8 @@ def batch_totals(latest: pl.DataFrame) -> dict[str, Any]:
     }
 
 
-def retry_pointer(sync: str, batch: str, latest: pl.DataFrame) -> dict[str, str]:
+def retry_pointer(sync: str, batch: str, refused: int) -> dict[str, str]:
     """Where rows were refused, the one next step: fix, then the retry job."""
-    refused = counts_by(latest, "status").get("failed", 0)
     if not refused:
         return {}
     return {

@@ -8,8 +8,11 @@ from sf_assets.specs import SyncSpec
 from sf_assets.state import StateStore
 
 
-def collect_rejects(staging: StateStore, spec: SyncSpec, batch: str) -> pl.DataFrame:
-    """Mapping rejects plus rows whose latest attempt Salesforce refused."""
+def collect_rejects(
+    staging: StateStore, spec: SyncSpec, batch: str, *, refused: bool = True
+) -> pl.DataFrame:
+    """Mapping rejects plus rows whose latest attempt Salesforce refused; `refused=False`
+    when the batch is written (every key settled), which spares reading its ledger."""
     mapping = staging.load_batch(spec.name, "mapping_rejects", batch)
     mapping_part = (
         mapping.select(
@@ -23,6 +26,8 @@ def collect_rejects(staging: StateStore, spec: SyncSpec, batch: str) -> pl.DataF
         if mapping.height
         else empty_rejects()
     )
+    if not refused:
+        return mapping_part.sort("row", nulls_last=True)
     latest = staging.latest_outcomes(spec.name, batch)
     failed = latest.filter(pl.col("status") == "failed") if latest.height else latest
     salesforce_part = empty_rejects()

@@ -49,7 +49,7 @@ from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.describe import ObjectInfo, UnknownObjectError
 from sf_assets.salesforce.describe_cache import DescribeCache
 from sf_assets.salesforce.errors import OutcomeUnknown, SalesforceApiError
-from sf_assets.salesforce.mapping import map_batch
+from sf_assets.salesforce.mapping import map_batch, reuse
 from sf_assets.salesforce.object_setup import ObjectSetupError, ensure_object
 from sf_assets.salesforce.options import ApiOptions
 from sf_assets.salesforce.plan import plan_write, write_job
@@ -58,7 +58,7 @@ from sf_assets.salesforce.writer import WriteError, WriteJob, write_batch
 from sf_assets.salesforce.writer.wire import match_text
 from sf_assets.sources import Dataset
 from sf_assets.specs import LoadedSpec, SyncSpec
-from sf_assets.state import StateError, StateStore
+from sf_assets.state import WRITTEN, StateError, StateStore
 from sf_assets.state.placement import require_shared_state
 
 
@@ -112,6 +112,10 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         staging: StateStore = require_shared_state(context, context.resources.staging)
         salesforce: SalesforceResource = getattr(context.resources, sf_key)
         batch = batch_of(context)
+        kept = reuse.reusable(staging, spec, batch)
+        if kept is not None:
+            yield from _mapped_before(spec, staging, batch, kept)
+            return
         frame = staging.load_batch(name, "source", batch)
         setup = _set_up_object(loaded, salesforce.client(), frame)
         obj = _describe(spec, batch, salesforce, context)
@@ -119,6 +123,10 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         result = map_batch(spec, obj, frame, batch)
         staging.replace_batch(name, "mapped", batch, result.rows)
         staging.replace_batch(name, "mapping_rejects", batch, result.rejects)
+        rejected = result.rejects["row"].n_unique() if result.rejects.height else 0
+        reuse.remember(
+            staging, spec, batch, reuse.Mapped(frame.height, result.rows.height, rejected)
+        )
         yield dg.MaterializeResult(
             metadata={
                 "batch": batch,
@@ -153,6 +161,11 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         salesforce: SalesforceResource = getattr(context.resources, sf_key)
         batch = batch_of(context)
         resend = resend_mode(spec, config)
+        if resend == "unsent" and not (config.retry_rejects_only or config.plan_only):
+            kept = reuse.reusable(staging, spec, batch)
+            if kept is not None:  # every row is settled: nothing to send, nothing to call
+                yield dg.MaterializeResult(metadata=_written_before(spec, batch, kept))
+                return
         batch_rows = staging.load_batch(name, "mapped", batch)
         rows = rows_to_consider(staging, spec, batch, batch_rows, config)
         obj = _describe(spec, batch, salesforce, context)
@@ -177,7 +190,6 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
             report = write_batch(job)
         except (WriteError, StateError) as error:
             raise dg.Failure(description=f"sync {name} batch {batch}: {error}") from None
-        latest = staging.latest_outcomes(name, batch)
         yield dg.MaterializeResult(
             metadata={
                 "batch": batch,
@@ -192,7 +204,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "failed": report.failed,
                 "not found": report.not_found,
                 "skipped (created by an earlier batch)": report.skipped,
-                **batch_totals(latest),
+                **batch_totals(report.batch_outcomes),
                 "rejected before sending": staging.load_batch(
                     name, "mapping_rejects", batch
                 ).height,
@@ -211,7 +223,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                     stage="salesforce",
                 ),
                 "field mapping": mapping_table(spec, obj),
-                **retry_pointer(name, batch, latest),
+                **retry_pointer(name, batch, report.batch_outcomes.get("failed", 0)),
             }
         )
 
@@ -250,7 +262,9 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
     def rejects(context: dg.AssetExecutionContext, staging: StateStore) -> dg.MaterializeResult:
         require_shared_state(context, staging)
         batch = batch_of(context)
-        combined = collect_rejects(staging, spec, batch)
+        combined = collect_rejects(
+            staging, spec, batch, refused=not _is_written(staging, spec, batch)
+        )
         staging.replace_batch(name, "rejects", batch, combined)
         return dg.MaterializeResult(
             metadata={
@@ -259,7 +273,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 "by reason": counts_by(combined, "code"),
                 "sample": rejects_table(combined),
                 "table": f'{name}__rejects (state store, column "_batch")',
-                **retry_pointer(name, batch, staging.latest_outcomes(name, batch)),
+                **retry_pointer(name, batch, int((combined["stage"] == "salesforce").sum())),
             }
         )
 
@@ -280,7 +294,16 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         return refused_check(name, batch, staging.latest_outcomes(name, batch))
 
     assets = [source, mapped, written, rejects]
-    job = dg.define_asset_job(f"{name}_writeback", selection=dg.AssetSelection.assets(*assets))
+    # One process for the run's four steps: they form a chain (nothing runs beside another),
+    # and a process per step costs seconds of imports and definitions each, most of a small
+    # batch's latency. Safe because a step keeps nothing in memory for the next (each reads
+    # the state store) and a run killed mid-step resumes from the lease and the ledger as
+    # before; the run still starts in its own process (the run launcher's).
+    job = dg.define_asset_job(
+        f"{name}_writeback",
+        selection=dg.AssetSelection.assets(*assets),
+        executor_def=dg.in_process_executor,
+    )
     sensors = [batch_sensor(loaded, partitions, job)] if partitions else []
     return dg.Definitions(
         assets=assets,
@@ -288,6 +311,51 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         jobs=[job, retry_job(spec, assets)],
         sensors=sensors,
     )
+
+
+def _mapped_before(
+    spec: SyncSpec, staging: StateStore, batch: str, kept: reuse.Mapped
+) -> Iterator[Any]:
+    """A written batch mapped by this same spec: what its mapping staged, not done again."""
+    rejects = staging.load_batch(spec.name, "mapping_rejects", batch)
+    yield dg.MaterializeResult(
+        metadata={
+            "batch": batch,
+            "rows in": kept.rows_in,
+            "mapped": kept.mapped,
+            "rejected": rejects.height,
+            "rejected by reason": counts_by(rejects, "code"),
+            "rejects sample": rejects_table(rejects, stage="mapping"),
+            "field mapping": mapping_table(spec),
+            "mapping": "the batch is written and the spec is unchanged: the staged mapping "
+            "is kept (no describe, nothing mapped again)",
+        }
+    )
+    yield reject_share(spec, kept.rows_in, rejects)
+
+
+def _written_before(spec: SyncSpec, batch: str, kept: reuse.Mapped) -> dict[str, Any]:
+    """A re-run of a written batch: what the batch holds, from its status, sending nothing."""
+    return {
+        "batch": batch,
+        "batch status": WRITTEN,
+        "resend": "unsent",
+        "rows in": kept.mapped,
+        "already written": kept.mapped,
+        "sent": 0,
+        "batch written so far": kept.mapped,
+        "batch refused": 0,
+        "rejected before sending": kept.rejected,
+        "api": "none",
+        "API calls used": 0,
+        "bulk job ids": "none",
+        "field mapping": mapping_table(spec),
+    }
+
+
+def _is_written(staging: StateStore, spec: SyncSpec, batch: str) -> bool:
+    statuses = staging.batch_statuses(spec.name)
+    return statuses.filter(pl.col("batch") == batch)["status"].to_list() == [WRITTEN]
 
 
 def _set_up_object(loaded: LoadedSpec, client: Any, frame: pl.DataFrame) -> dict[str, str]:

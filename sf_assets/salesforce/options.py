@@ -9,7 +9,7 @@ from dataclasses import dataclass
 class ApiOptions:
     """Production defaults; tests shorten the waits."""
 
-    poll_seconds: float = 0.5  # first wait between Bulk job polls; grows to max_poll_seconds
+    poll_seconds: float = 0.2  # first wait between Bulk job polls; grows to max_poll_seconds
     max_poll_seconds: float = 5.0
     bulk_timeout_seconds: float = 4 * 3600  # give up polling a job after this long
     retry_attempts: int = 8  # per HTTP call, for retryable faults

@@ -78,7 +78,7 @@ def plan_write(job: WriteJob, rows_in: int, mapping_rejects: pl.DataFrame) -> Pl
     """The plan of writing `job.mapped`; `mapping_rejects` are the rows mapping set aside."""
     skipped = selection.skipped_keys(job)
     pending = job.mapped.filter(~pl.col("_key").is_in(skipped.implode()))
-    api_name = choose_api(job.spec.api, pending.height)
+    api_name = choose_api(job.spec, pending.height)
     with Api(job.salesforce, job.log, job.options) as api:
         ctx = WriteContext(job, api)
         ctx.api_name = api_name

@@ -85,6 +85,12 @@ class SyncSpec(DatasetSync):
         min_length=1, description="Target field API name -> source column."
     )
     api: Literal["auto", "rest", "bulk"] = "auto"
+    bulk_from_rows: int | None = Field(
+        None,
+        ge=1,
+        description="With api: auto, the rows to send from which Bulk API 2.0 is used instead "
+        "of REST (sObject Collections); unset: sf-assets' measured default.",
+    )
     null_values: Literal["clear", "ignore"] = Field(
         "clear",
         description="What a null source value does to the target field on update: clear it "

@@ -13,6 +13,7 @@ from urllib.parse import urlsplit
 import polars as pl
 import pytest
 import requests
+from sf_sandbox.schema import field_from_spec
 
 from resources.salesforce import SalesforceLoginError, SalesforceResource
 from sf_assets.cli.local_org import salesforce_resource
@@ -213,17 +214,37 @@ def test_a_later_step_of_the_run_needs_no_login(sandbox_info, tmp_path):
         cache.describe(api(locked_out), "Contact", run_id="run-2")
 
 
-def test_an_org_that_answers_200_replaces_the_kept_describe(sandbox_info, tmp_path):
-    """The sandbox ignores If-Modified-Since, as any server may: the fresh payload wins."""
+def test_the_sandbox_answers_304_and_the_kept_describe_is_used(sandbox, tmp_path):
+    """The sandbox honours If-Modified-Since as a real org does: while the schema is unchanged
+    the next run gets a 304 and keeps its payload (here marked, to see which one is used)."""
+    sandbox.org.schema_changed_at -= timedelta(seconds=10)  # loaded a while ago
     cache = DescribeCache(tmp_path / "describe")
-    salesforce = salesforce_resource(sandbox_info)
+    salesforce = salesforce_resource(sandbox.info())
+    calls = Requests(salesforce)
+    cache.describe(api(salesforce), "Contact", run_id="run-1")
+    (kept,) = (tmp_path / "describe").glob("*/contact.json")
+    marked = json.loads(kept.read_text())
+    marked["payload"]["label"] = "Kept Contact"
+    kept.write_text(json.dumps(marked))
+    assert cache.describe(api(salesforce), "Contact", run_id="run-2").label == "Kept Contact"
+    assert calls.describes()[1] == marked["since"]
+
+
+def test_a_schema_change_answers_200_and_replaces_the_kept_describe(sandbox, tmp_path):
+    """A field created since the kept describe: the conditional request gets the new payload."""
+    sandbox.org.schema_changed_at -= timedelta(seconds=10)
+    cache = DescribeCache(tmp_path / "describe")
+    salesforce = salesforce_resource(sandbox.info())
     cache.describe(api(salesforce), "Contact", run_id="run-1")
     (kept,) = (tmp_path / "describe").glob("*/contact.json")
     stale = json.loads(kept.read_text())
     stale["payload"]["label"] = "Stale Contact"
     kept.write_text(json.dumps(stale))
     assert cache.describe(api(salesforce), "Contact", run_id="run-1").label == "Stale Contact"
-    assert cache.describe(api(salesforce), "Contact", run_id="run-2").label == "Contact"
+    contact = sandbox.org.schema.get("Contact")
+    sandbox.org.add_field(contact, field_from_spec("Shoe_Size__c", {"type": "double"}))
+    fresh = cache.describe(api(salesforce), "Contact", run_id="run-2")
+    assert fresh.label == "Contact" and fresh.field("Shoe_Size__c") is not None
     assert json.loads(kept.read_text())["payload"]["label"] == "Contact"
 
 
@@ -244,7 +265,7 @@ def test_an_unknown_object_through_the_cache_names_the_close_one(sandbox_info, t
 
 
 class NotModifiedOrg(requests.adapters.BaseAdapter):
-    """An org that honours If-Modified-Since as real orgs do (the sandbox does not yet)."""
+    """An org that honours If-Modified-Since, with a schema date the test sets."""
 
     def __init__(self) -> None:
         super().__init__()

@@ -224,3 +224,34 @@ def test_create_with_no_fields_names_every_required_field(sf):
         sf.Task.create({})
     assert error_code(excinfo) == "REQUIRED_FIELD_MISSING"
     assert excinfo.value.content[0]["fields"] == ["Status", "Priority"]
+
+
+def test_describe_answers_304_until_the_schema_changes(sandbox, sf):
+    """A conditional describe costs no payload while nothing changed, as on a real org; a
+    field created afterwards makes the same request answer 200 with the new field."""
+    from sf_sandbox.schema import field_from_spec
+
+    # The schema was loaded a while ago (an HTTP date has whole seconds, so a change in the
+    # very second of the answer's Date would rightly not count as unchanged).
+    sandbox.org.schema_changed_at -= timedelta(seconds=10)
+    url = f"{sf.base_url}sobjects/Contact/describe"
+    first = sf.session.get(url, headers=sf.headers)
+    assert first.status_code == 200
+    date = first.headers["Date"]
+
+    unchanged = sf.session.get(url, headers={**sf.headers, "If-Modified-Since": date})
+    assert unchanged.status_code == 304
+    assert unchanged.content == b""
+
+    earlier = "Mon, 01 Jan 2024 00:00:00 GMT"
+    stale = sf.session.get(url, headers={**sf.headers, "If-Modified-Since": earlier})
+    assert stale.status_code == 200 and stale.json()["name"] == "Contact"
+
+    garbled = sf.session.get(url, headers={**sf.headers, "If-Modified-Since": "yesterday"})
+    assert garbled.status_code == 200
+
+    contact = sandbox.org.schema.get("Contact")
+    sandbox.org.add_field(contact, field_from_spec("Shoe_Size__c", {"type": "double"}))
+    changed = sf.session.get(url, headers={**sf.headers, "If-Modified-Since": date})
+    assert changed.status_code == 200
+    assert "Shoe_Size__c" in {f["name"] for f in changed.json()["fields"]}

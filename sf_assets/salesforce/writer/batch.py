@@ -21,25 +21,32 @@ from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.errors import BulkJobTimedOut, OutcomeUnknown, SalesforceApiError
 from sf_assets.salesforce.retry import reason
 from sf_assets.salesforce.writer import bulk, matched, outcomes, rest, selection
-from sf_assets.salesforce.writer.context import WriteContext
+from sf_assets.salesforce.writer.context import OUTCOME_VIEW, WriteContext
 from sf_assets.salesforce.writer.errors import DailyApiLimitExceeded, WriteError
 from sf_assets.salesforce.writer.model import FAILURE_SCHEMA, WriteJob, WriteReport
 from sf_assets.salesforce.writer.resume import resume_open_jobs
+from sf_assets.specs import SyncSpec
 from sf_assets.state import INCOMPLETE, SUCCESS_STATUSES, WRITTEN, BatchLease, Settlement
 
 # Rows at which `api: auto` switches from sObject Collections to Bulk API 2.0, measured with
-# bench/writeback.py against the sandbox org (median of 5, default 0.5 s poll; BENCHMARKS.md):
-# REST took 0.54 / 0.80 / 0.99 s for 2,000 / 3,000 / 4,000 rows and Bulk 0.67 / 0.68 / 0.69 s,
-# so they cross near 2,600 rows (near 3,300 in an earlier run of the same script). From 3,000
-# rows Bulk is no slower and spends 6 API calls instead of 15 or more.
-AUTO_BULK_THRESHOLD = 3000
+# bench/crossover.py under the sandbox's realistic timing model (a REST call 150 ms plus 5 ms a
+# record, a Bulk job queued 2 s then 2,000 rows/s; sources in the sandbox's timing module), five
+# interleaved rounds (BENCHMARKS.md, "Choosing REST or Bulk"). Time alone, Bulk is quicker from
+# about 800 rows (REST 6.3 s in 4 calls, Bulk 5.4 s in 10); but a Bulk job spends about 10 calls
+# whatever its size and REST one per 200 rows, so calls are weighed too, each as 0.25 s (four
+# calls to save a second): from 1,000 rows Bulk costs no more (REST 7.4 s and 5 calls, Bulk
+# 6.0 s and 10), and from 2,000 it spends no more calls either. A sync overrides it with
+# `bulk_from_rows`.
+AUTO_BULK_THRESHOLD = 1000
 REQUIRED_COLUMNS = ("_row", "_key", "_hash")
 
 
-def choose_api(setting: str, rows: int) -> str:
-    if setting != "auto":
-        return setting
-    return "bulk" if rows >= AUTO_BULK_THRESHOLD else "rest"
+def choose_api(spec: SyncSpec, rows: int) -> str:
+    """The spec's API, or for `auto` Bulk from the spec's `bulk_from_rows` (else the default)."""
+    if spec.api != "auto":
+        return spec.api
+    threshold = spec.bulk_from_rows or AUTO_BULK_THRESHOLD
+    return "bulk" if rows >= threshold else "rest"
 
 
 def write_batch(job: WriteJob) -> WriteReport:
@@ -53,8 +60,9 @@ def write_batch(job: WriteJob) -> WriteReport:
     )
     with lease, Api(job.salesforce, job.log, job.options) as api:
         ctx = WriteContext(job, api, lease)
+        ctx.before = job.staging.latest_outcomes(ctx.sync, ctx.batch).select(OUTCOME_VIEW)
         already = written_keys(ctx).len()
-        ctx.api_name = choose_api(job.spec.api, job.mapped.height - already)
+        ctx.api_name = choose_api(job.spec, job.mapped.height - already)
         try:
             resume_open_jobs(ctx)
             skip_created_before(ctx)
@@ -108,7 +116,7 @@ def pending_rows(ctx: WriteContext) -> pl.DataFrame:
     """Rows to send, once earlier runs' open jobs are resolved; `auto` chooses by their count."""
     mapped = ctx.job.mapped
     pending = mapped.filter(~pl.col("_key").is_in(written_keys(ctx).implode()))
-    ctx.api_name = choose_api(ctx.job.spec.api, pending.height)
+    ctx.api_name = choose_api(ctx.job.spec, pending.height)
     ctx.progress.start(pending.height, ctx.api_name)
     ctx.log.info(
         "%s batch %s: %d rows, %d already written, %d to send via %s",
@@ -206,12 +214,12 @@ def reject_unmatchable(ctx: WriteContext, pending: pl.DataFrame) -> pl.DataFrame
 
 
 def report(ctx: WriteContext, already: int, started: float) -> WriteReport:
-    """Counts from the ledger: what this run recorded, every row still failing, and how many
-    keys of the batch have no settling outcome."""
+    """Counts from what the writer holds: the batch's latest outcomes before this run,
+    overlaid with every outcome this run recorded (the ledger is not read back)."""
     job = ctx.job
-    latest = job.staging.latest_outcomes(ctx.sync, ctx.batch)
+    latest = latest_outcomes(ctx)
+    mine = this_run(ctx)["status"]
     settled = latest.filter(pl.col("status").is_in(list(SUCCESS_STATUSES)))["source_key"]
-    mine = latest.filter(pl.col("run_id") == job.run_id)["status"]
     failures = (
         latest.filter(pl.col("status") == "failed")
         .join(job.mapped.select("_key", "_row"), left_on="source_key", right_on="_key")
@@ -235,9 +243,30 @@ def report(ctx: WriteContext, already: int, started: float) -> WriteReport:
         deleted=int((mine == "deleted").sum()),
         skipped=int((mine == "skipped").sum()),
         refused=int((~batch_rows(job).is_in(settled.implode())).sum()),
+        batch_outcomes={
+            status: count
+            for status, count in latest.group_by("status")
+            .len()
+            .sort("len", descending=True)
+            .iter_rows()
+        },
     )
     log_report(ctx, result)
     return result
+
+
+def this_run(ctx: WriteContext) -> pl.DataFrame:
+    """The last outcome this run recorded for each key it recorded one for."""
+    if not ctx.recorded:
+        return pl.DataFrame(schema=ctx.before.schema)
+    return pl.concat(ctx.recorded).unique("source_key", keep="last", maintain_order=True)
+
+
+def latest_outcomes(ctx: WriteContext) -> pl.DataFrame:
+    """The batch's latest outcome per key, as the ledger now holds it."""
+    mine = this_run(ctx)
+    earlier = ctx.before.join(mine.select("source_key"), on="source_key", how="anti")
+    return pl.concat([earlier, mine.cast(earlier.schema)])
 
 
 def log_report(ctx: WriteContext, result: WriteReport) -> None:

@@ -176,7 +176,7 @@ def patch_state(ctx: WriteContext, job_id: str, state: str) -> None:
 
 def finish(ctx: WriteContext, job: Started) -> tuple[pl.DataFrame, dict[str, Any]]:
     """Wait for the job, then record one outcome per row it carried."""
-    final = poll(ctx, job.job_id)
+    final = poll(ctx, job.job_id, rows=job.keys.len())
     answered = read_outcomes(ctx, job, final)
     ctx.record(
         answered, api="bulk", close_jobs=[(job.job_id, final["state"])], operation=job.operation
@@ -190,10 +190,14 @@ def info(ctx: WriteContext, job_id: str) -> dict[str, Any]:
     return ctx.api.call("GET", f"{JOBS}/{job_id}", idempotent=True).json()
 
 
-def poll(ctx: WriteContext, job_id: str) -> dict[str, Any]:
-    """The job's info once it has finished."""
+def poll(ctx: WriteContext, job_id: str, *, rows: int | None = None) -> dict[str, Any]:
+    """The job's info once it has finished (`rows`: how many it holds, when known)."""
     return poll_job(
-        ctx.api, f"{JOBS}/{job_id}", f"Bulk job {job_id}", "the next run picks it up from there"
+        ctx.api,
+        f"{JOBS}/{job_id}",
+        f"Bulk job {job_id}",
+        "the next run picks it up from there",
+        rows=rows,
     )
 
 

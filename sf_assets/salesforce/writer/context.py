@@ -15,6 +15,8 @@ from sf_assets.salesforce.writer.model import WriteJob
 from sf_assets.state import BatchLease, JobStart, Settlement
 
 LIMIT = "REQUEST_LIMIT_EXCEEDED"
+# The columns of a ledger row the report needs.
+OUTCOME_VIEW = ("source_key", "status", "error_code", "error_message", "hint")
 
 
 @dataclass(frozen=True)
@@ -66,8 +68,8 @@ def _looks_up(job: WriteJob) -> bool:
 class WriteContext:
     """What the REST and Bulk paths share: the job, the API, the lease, the row keys and the
     counters. `target` and `keys` describe the write being sent (a looked-up write points them
-    at the plain write it is made of, see writer.matched); `match_values` always holds the
-    sync's own match field."""
+    at the plain write it is made of, see writer.matched); the ledger always gets the sync's
+    own match field."""
 
     def __init__(self, job: WriteJob, api: Api, lease: BatchLease | None = None) -> None:
         """Without a lease the context only reads (a plan): anything that records raises."""
@@ -78,7 +80,13 @@ class WriteContext:
         self.options = job.options
         self.target = WriteTarget.of(job)
         self.keys = wire.match_text(job.mapped, self.target.match_on, job.object_fields)
-        self.match_values = self.keys
+        # What a ledger row takes from the mapped frame, by key (with the sync's own match
+        # field, whatever write is being sent): one join per record call.
+        self._ledger_keys = job.mapped.select("_key", "_hash").with_columns(self.keys["_match"])
+        # Every outcome this run recorded, in order: the report is made from these and the
+        # ledger as it stood before the run, never by reading the ledger back.
+        self.recorded: list[pl.DataFrame] = []
+        self.before = pl.DataFrame(schema=dict.fromkeys(OUTCOME_VIEW, pl.Utf8))
         self.api_name = "rest"  # the API this write sends through: "rest" or "bulk"
         self.sent = 0
         self.first_round = True  # lock retries resend rows already counted as sent
@@ -137,14 +145,17 @@ class WriteContext:
         """Write outcomes and close their jobs: one transaction, after Salesforce answered.
         `operation` is the one the rows were sent with, when not the current target's (a
         resumed job)."""
+        rows = self._ledger_rows(answered, api, operation or self.target.operation)
         self.job.staging.record_outcomes(
             self.sync,
             self.batch,
-            self._ledger_rows(answered, api, operation or self.target.operation),
+            rows,
             run_id=self.job.run_id,
             lease=self.held().token,
             close_jobs=close_jobs,
         )
+        if rows.height:
+            self.recorded.append(rows.select(OUTCOME_VIEW))
 
     def settle(self, settlement: Settlement) -> None:
         """The final commit: the batch's status and the lease's release, together."""
@@ -160,35 +171,27 @@ class WriteContext:
         )
 
     def _ledger_rows(self, answered: pl.DataFrame, api: str, operation: str) -> pl.DataFrame:
-        mapped = self.job.mapped
-        wanted = answered["_key"].implode()
-        hashes = mapped.filter(pl.col("_key").is_in(wanted)).select("_key", "_hash")
-        values = self.match_values.filter(pl.col("_key").is_in(wanted))
         codes = answered["error_code"].drop_nulls().unique().to_list()
         hints = {code: hint(code) for code in codes}
         limit = pl.col("error_code") == LIMIT
-        return (
-            answered.join(hashes, on="_key", how="left")
-            .join(values, on="_key", how="left")
-            .select(
-                pl.col("_key").alias("source_key"),
-                "target_id",
-                pl.lit(operation).alias("operation"),
-                pl.lit(api).alias("api"),
-                "status",
-                "error_code",
-                self._scrubbed(pl.col("error_message")).alias("error_message"),
-                pl.when(limit & pl.col("error_message").str.contains("Concurrent"))
-                .then(pl.lit(hint(LIMIT, "Concurrent")))
-                .otherwise(
-                    pl.col("error_code").replace_strict(hints, default=None, return_dtype=pl.Utf8)
-                )
-                .alias("hint"),
-                pl.col("_hash").alias("content_hash"),
-                "job_id",
-                pl.lit(self.target.object).alias("object"),
-                pl.col("_match").alias("match_value"),
+        return answered.join(self._ledger_keys, on="_key", how="left").select(
+            pl.col("_key").alias("source_key"),
+            "target_id",
+            pl.lit(operation).alias("operation"),
+            pl.lit(api).alias("api"),
+            "status",
+            "error_code",
+            self._scrubbed(pl.col("error_message")).alias("error_message"),
+            pl.when(limit & pl.col("error_message").str.contains("Concurrent"))
+            .then(pl.lit(hint(LIMIT, "Concurrent")))
+            .otherwise(
+                pl.col("error_code").replace_strict(hints, default=None, return_dtype=pl.Utf8)
             )
+            .alias("hint"),
+            pl.col("_hash").alias("content_hash"),
+            "job_id",
+            pl.lit(self.target.object).alias("object"),
+            pl.col("_match").alias("match_value"),
         )
 
     def _scrubbed(self, text: pl.Expr) -> pl.Expr:

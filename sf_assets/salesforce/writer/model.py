@@ -75,3 +75,5 @@ class WriteReport:
     skipped: int = 0  # inserts whose key an earlier batch of the sync already created
     status: str = ""  # the batch afterwards: "written", or "incomplete" while rows are refused
     refused: int = 0  # keys of the batch still not written (refused, or never sent)
+    # The batch's latest outcome per key, counted by status, whatever this run did.
+    batch_outcomes: dict[str, int] = field(default_factory=dict)

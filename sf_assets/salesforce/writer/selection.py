@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import polars as pl
 
+from sf_assets.rows import is_version_zero, legacy_content_hash
 from sf_assets.salesforce.writer.model import WriteJob
+from sf_assets.salesforce.writer.wire import SYSTEM_COLUMNS
 
 RESEND_MODES = ("unsent", "changed", "all")
 REPLAYABLE = ("upsert", "update")
@@ -38,16 +40,30 @@ def skipped_keys(job: WriteJob) -> pl.Series:
 
 
 def unchanged_keys(job: WriteJob) -> pl.Series:
-    """Keys whose current hash equals the hash of their latest successful write."""
+    """Keys whose current hash equals the hash of their latest successful write. A ledger hash
+    of an earlier hash version is compared with that version's hash of the row, so changing
+    the algorithm resends nothing that did not change."""
     written = job.staging.written_hashes(job.spec.name, job.batch)
     if written.is_empty():
         return job.mapped["_key"].clear()
-    same = job.mapped.select("_key", "_hash").join(
+    pairs = job.mapped.select("_key", "_hash").join(
         written.select(
             pl.col("source_key").cast(pl.Utf8).alias("_key"),
-            pl.col("content_hash").cast(pl.Utf8).alias("_hash"),
+            pl.col("content_hash").cast(pl.Utf8).alias("_written"),
         ),
-        on=["_key", "_hash"],
-        how="semi",
+        on="_key",
     )
+    older = pairs.filter(is_version_zero(pl.col("_written")))
+    same = pairs.filter(pl.col("_hash") == pl.col("_written"))["_key"]
+    if older.is_empty():
+        return same
+    return pl.concat([same, same_as_before(job, older)])
+
+
+def same_as_before(job: WriteJob, older: pl.DataFrame) -> pl.Series:
+    """Keys among `older` (`_key`, `_written`: a version-0 hash) whose row still hashes to it."""
+    rows = job.mapped.join(older.select("_key", "_written"), on="_key", how="semi")
+    fields = [c for c in rows.columns if c not in SYSTEM_COLUMNS]
+    rehashed = rows.select("_key").with_columns(legacy_content_hash(rows, fields))
+    same = rehashed.join(older, on="_key").filter(pl.col("_hash") == pl.col("_written"))
     return same["_key"]

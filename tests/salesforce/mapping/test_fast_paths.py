@@ -18,8 +18,9 @@ from decimal import ROUND_HALF_UP, Context, Decimal
 
 import polars as pl
 import pytest
+import xxhash
 
-from sf_assets.rows import content_hash
+from sf_assets.rows import content_hash, legacy_content_hash
 from sf_assets.salesforce.mapping import map_batch
 from sf_assets.salesforce.mapping.rules import round_float_to_scale, round_to_scale
 from sf_assets.salesforce.mapping.values import (
@@ -110,8 +111,8 @@ def test_datetime_text_parses_like_splitting_date_time_and_zone():
     assert both["fast"].null_count() < both.height // 2  # most of them are dates at all
 
 
-def reference_hash(values: dict[str, object]) -> str:
-    """The content hash written out by hand: field-name digest, then `length:text` or `~`."""
+def reference_text(values: dict[str, object]) -> str:
+    """The canonical text written out by hand: field-name digest, then `length:text` or `~`."""
     names = sorted(values)
     parts = [hashlib.md5("\x1f".join(names).encode()).hexdigest()[:8]]
     for name in names:
@@ -128,10 +129,12 @@ def reference_hash(values: dict[str, object]) -> str:
         else:
             text = str(value)
         parts.append(f"{len(text.encode())}:{text}")
-    return hashlib.md5("\x1e".join(parts).encode()).hexdigest()
+    return "\x1e".join(parts)
 
 
-def test_content_hashes_are_the_md5_of_the_canonical_text():
+def test_content_hashes_are_the_xxh3_of_the_canonical_text_and_version_0_its_md5():
+    """The reference digests come from other implementations (the xxHash library's own
+    bindings, hashlib), so a plugin that hashed differently would show here."""
     rows = pl.DataFrame(
         {
             "LastName": ["Lovelace", None, "", "Zoë ~:\x1e", "x" * 300],
@@ -144,10 +147,13 @@ def test_content_hashes_are_the_md5_of_the_canonical_text():
             "HasOptedOutOfEmail": [True, False, None, True, False],
         }
     )
+    texts = [reference_text(row).encode() for row in rows.iter_rows(named=True)]
     hashes = content_hash(rows, rows.columns).to_list()
-    assert hashes == [reference_hash(row) for row in rows.iter_rows(named=True)]
+    assert hashes == [f"x1:{xxhash.xxh3_128_intdigest(text)}" for text in texts]
+    legacy = legacy_content_hash(rows, rows.columns).to_list()
+    assert legacy == [hashlib.md5(text).hexdigest() for text in texts]
     # a value pinned from before the one-concatenation rewrite: ledgers hold such hashes
-    assert hashes[0] == "ee969d7d2a041dba550e7324c80af405"
+    assert legacy[0] == "ee969d7d2a041dba550e7324c80af405"
 
 
 def test_duplicate_keys_and_their_counts_match_a_plain_count():

@@ -321,6 +321,13 @@ def test_auto_picks_rest_for_a_small_batch(info, staging) -> None:
     assert report.api == "rest" and report.bulk_job_ids == []
 
 
+def test_auto_switches_to_bulk_at_the_spec_s_bulk_from_rows(info, staging) -> None:
+    sync = spec("insert", "auto").model_copy(update={"bulk_from_rows": 10})
+    assert write(info, staging, sync, mapped(keys(9))).api == "rest"
+    report = write(info, staging, sync.model_copy(update={"name": "other"}), mapped(keys(10)))
+    assert report.api == "bulk" and len(report.bulk_job_ids) == 1
+
+
 def test_bulk_splits_uploads_larger_than_the_limit(info, http, staging) -> None:
     options = WriteOptions(**{**FAST.__dict__, "bulk_max_bytes": 2_000})
     report = write(info, staging, spec("insert", "bulk"), mapped(keys(300)), options=options)
