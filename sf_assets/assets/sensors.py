@@ -214,3 +214,20 @@ def plan_requests(
             continue
         plan.requests.append(Request(batch, count + 1, order.index(batch) < highest))
     return plan
+
+
+def evaluate_tick(defs: dg.Definitions, name: str, instance: dg.DagsterInstance) -> Any:
+    """One tick of a sensor evaluated as the daemon evaluates it: only the resources the
+    sensor asks for (a connection it never touches needs no credentials), and the context
+    closed when the tick is done, so its instance and resources are released here and not by
+    the garbage collector at some later moment."""
+    sensor = defs.resolve_sensor_def(name)
+    resources = {
+        key: value
+        for key, value in (defs.resources or {}).items()
+        if key in sensor.required_resource_keys
+    }
+    with dg.build_sensor_context(
+        instance_ref=instance.get_ref(), definitions=defs, resources=resources
+    ) as context:
+        return sensor.evaluate_tick(context)

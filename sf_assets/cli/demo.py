@@ -21,6 +21,7 @@ import dagster as dg
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from resources.https import TrustingSession
+from sf_assets.assets.sensors import evaluate_tick
 from sf_assets.cli.demo_data import change_one_product, write_integrations, write_warehouse
 from sf_assets.cli.demo_ingest import read_into_warehouse, split_specs
 from sf_assets.cli.local_org import local_org
@@ -176,11 +177,7 @@ def connection_variables(info: dict[str, Any], state: Path, login_url: str) -> d
 
 def discover_batches(defs: dg.Definitions, instance: dg.DagsterInstance, sync: str) -> list[str]:
     """One real sensor tick: it adds the partitions and asks for a run per batch."""
-    sensor = defs.resolve_sensor_def(f"{sync}_batches")
-    context = dg.build_sensor_context(
-        instance_ref=instance.get_ref(), definitions=defs, resources=defs.resources
-    )
-    result = sensor.evaluate_tick(context)
+    result = evaluate_tick(defs, f"{sync}_batches", instance)
     for request in result.dynamic_partitions_requests or []:
         instance.add_dynamic_partitions(request.partitions_def_name, list(request.partition_keys))
     return [request.partition_key for request in result.run_requests or []]

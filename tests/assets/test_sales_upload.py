@@ -15,12 +15,12 @@ import polars as pl
 import pytest
 import yaml
 
+from sf_assets.assets.sensors import evaluate_tick
 from sf_assets.definitions import build_definitions
 from sf_assets.emarsys.ledger import SalesLedger
 from sf_assets.specs import load_specs
 from sf_assets.state import DuckDBStateStore
 from sf_assets.state.lease import this_claim
-from tests.support.sensors import evaluate_tick
 
 SYNC = "sales"
 COLUMNS = ["order", "timestamp", "customer", "item", "price", "quantity"]

@@ -13,10 +13,10 @@ import polars as pl
 import pytest
 import yaml
 
+from sf_assets.assets.sensors import evaluate_tick
 from sf_assets.definitions import build_definitions
 from sf_assets.specs import load_specs
 from sf_assets.state import DuckDBStateStore
-from tests.support.sensors import evaluate_tick
 
 SYNC = "fans"
 GOOD = [
