@@ -32,12 +32,23 @@ FACTORIES: dict[str, Callable[[LoadedSpec], dg.Definitions]] = {
 }
 
 
-def build_definitions(specs: list[LoadedSpec], broken: Sequence[BrokenSpec] = ()) -> dg.Definitions:
+def build_definitions(
+    specs: list[LoadedSpec],
+    broken: Sequence[BrokenSpec] = (),
+    executor: dg.ExecutorDefinition = dg.in_process_executor,
+) -> dg.Definitions:
+    """The code location. Its jobs run their steps in one process by default: each job is a
+    short chain whose steps keep nothing in memory for the next (each reads the state store),
+    and a process per step costs seconds of imports, most of a small batch's latency; a run
+    killed mid-step resumes from the lease and the ledger all the same. Pass another executor
+    (multiprocess, `k8s_job_executor`, ...) to put steps elsewhere; with steps on other
+    machines the state must be in PostgreSQL, which the steps check."""
     return dg.Definitions.merge(
         *(FACTORIES[item.spec.kind](item) for item in specs),
         dg.Definitions(
             assets=[broken_spec_asset(item) for item in broken],
             resources={"staging": staging_from_env(), **connection_resources(specs)},
+            executor=executor,
         ),
     )
 
@@ -61,7 +72,7 @@ def broken_spec_asset(broken: BrokenSpec) -> dg.AssetsDefinition:
     return broken_spec
 
 
-def load_definitions() -> dg.Definitions:
+def load_definitions(executor: dg.ExecutorDefinition = dg.in_process_executor) -> dg.Definitions:
     load_env_file()
     directory = syncs_dir()
     if not directory.is_dir():
@@ -73,7 +84,7 @@ def load_definitions() -> dg.Definitions:
     folder = read_specs(directory)
     for item in folder.broken:
         logging.getLogger("sf_assets").warning("skipping a broken sync spec: %s", item.message)
-    return build_definitions(folder.specs, folder.broken)
+    return build_definitions(folder.specs, folder.broken, executor)
 
 
 defs = load_definitions()

@@ -294,16 +294,8 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         return refused_check(name, batch, staging.latest_outcomes(name, batch))
 
     assets = [source, mapped, written, rejects]
-    # One process for the run's four steps: they form a chain (nothing runs beside another),
-    # and a process per step costs seconds of imports and definitions each, most of a small
-    # batch's latency. Safe because a step keeps nothing in memory for the next (each reads
-    # the state store) and a run killed mid-step resumes from the lease and the ledger as
-    # before; the run still starts in its own process (the run launcher's).
-    job = dg.define_asset_job(
-        f"{name}_writeback",
-        selection=dg.AssetSelection.assets(*assets),
-        executor_def=dg.in_process_executor,
-    )
+    # Its steps run in one process unless the code location says otherwise (definitions.py).
+    job = dg.define_asset_job(f"{name}_writeback", selection=dg.AssetSelection.assets(*assets))
     sensors = [batch_sensor(loaded, partitions, job)] if partitions else []
     return dg.Definitions(
         assets=assets,
