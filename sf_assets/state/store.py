@@ -49,6 +49,22 @@ OUTCOME_COLUMNS = (
 OPTIONAL_OUTCOME_COLUMNS = ("object", "match_value")
 
 
+def ledger_rows(outcomes: pl.DataFrame) -> pl.DataFrame:
+    """The outcomes a caller gives `record_outcomes`, as every backend stores them: each
+    column text, the optional ones null where not given; a missing column is a bug of the
+    caller, refused before anything is written."""
+    missing = set(OUTCOME_COLUMNS) - set(outcomes.columns)
+    if missing:
+        raise ValueError(f"outcomes lack columns: {', '.join(sorted(missing))}")
+    return outcomes.select(
+        *(pl.col(c).cast(pl.Utf8) for c in OUTCOME_COLUMNS),
+        *(
+            (pl.col(c) if c in outcomes.columns else pl.lit(None)).cast(pl.Utf8).alias(c)
+            for c in OPTIONAL_OUTCOME_COLUMNS
+        ),
+    )
+
+
 class StateStore(dg.ConfigurableResource, abc.ABC):
     """sf-assets' state: staged batches, ledger, open jobs, leases, batch status, Emarsys."""
 

@@ -44,12 +44,7 @@ from sf_assets.state.model import (
     StateLocked,
     UploadConflict,
 )
-from sf_assets.state.store import (
-    KINDS,
-    OPTIONAL_OUTCOME_COLUMNS,
-    OUTCOME_COLUMNS,
-    StateStore,
-)
+from sf_assets.state.store import KINDS, StateStore, ledger_rows
 
 T = TypeVar("T")
 KIND_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -289,16 +284,7 @@ class DuckDBStateStore(StateStore):
         close_jobs: Sequence[tuple[str, str]] = (),
         settle: Settlement | None = None,
     ) -> None:
-        missing = set(OUTCOME_COLUMNS) - set(outcomes.columns)
-        if missing:
-            raise ValueError(f"outcomes lack columns: {', '.join(sorted(missing))}")
-        incoming = outcomes.select(
-            *(pl.col(c).cast(pl.Utf8) for c in OUTCOME_COLUMNS),
-            *(
-                (pl.col(c) if c in outcomes.columns else pl.lit(None)).cast(pl.Utf8).alias(c)
-                for c in OPTIONAL_OUTCOME_COLUMNS
-            ),
-        )
+        incoming = ledger_rows(outcomes)
 
         def work(connection: duckdb.DuckDBPyConnection) -> None:
             _fence(connection, sync, batch, lease)

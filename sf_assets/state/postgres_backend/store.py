@@ -52,7 +52,13 @@ from sf_assets.state.model import (
 )
 from sf_assets.state.postgres_backend.frames import UTC_MICROSECONDS, copy_in, copy_out
 from sf_assets.state.postgres_backend.migrations import migrate
-from sf_assets.state.store import KINDS, OPTIONAL_OUTCOME_COLUMNS, OUTCOME_COLUMNS, StateStore
+from sf_assets.state.store import (
+    KINDS,
+    OPTIONAL_OUTCOME_COLUMNS,
+    OUTCOME_COLUMNS,
+    StateStore,
+    ledger_rows,
+)
 
 T = TypeVar("T")
 NAME_PATTERN = re.compile(r"^[a-z][a-z0-9_]{0,62}$")
@@ -368,16 +374,7 @@ class PostgresStateStore(StateStore):
         close_jobs: Sequence[tuple[str, str]] = (),
         settle: Settlement | None = None,
     ) -> None:
-        missing = set(OUTCOME_COLUMNS) - set(outcomes.columns)
-        if missing:
-            raise ValueError(f"outcomes lack columns: {', '.join(sorted(missing))}")
-        incoming = outcomes.select(
-            *(pl.col(c).cast(pl.Utf8) for c in OUTCOME_COLUMNS),
-            *(
-                (pl.col(c) if c in outcomes.columns else pl.lit(None)).cast(pl.Utf8).alias(c)
-                for c in OPTIONAL_OUTCOME_COLUMNS
-            ),
-        )
+        incoming = ledger_rows(outcomes)
 
         def work(connection: psycopg.Connection) -> None:
             _fence(connection, sync, batch, lease)
