@@ -36,3 +36,17 @@ def open_waiting(path: str, *, wait_seconds: float = 120) -> duckdb.DuckDBPyConn
         reraise=True,
     )
     return retrying(duckdb.connect, path)
+
+
+def add_missing_columns(
+    connection: duckdb.DuckDBPyConnection, quoted_table: str, source: str = "incoming"
+) -> None:
+    """Add to a table the columns the registered frame `source` brings and the table lacks
+    (compared case-insensitively, as DuckDB resolves names), with the frame's types; rows
+    already there get NULL in them."""
+    present = {row[0].lower() for row in connection.execute(f"DESCRIBE {quoted_table}").fetchall()}
+    for name, sql_type, *_ in connection.execute(f"DESCRIBE SELECT * FROM {source}").fetchall():
+        if name.lower() not in present:
+            connection.execute(
+                f"ALTER TABLE {quoted_table} ADD COLUMN {quote_identifier(name)} {sql_type}"
+            )

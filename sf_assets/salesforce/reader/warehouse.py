@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from sf_assets.sql import first_row, open_waiting, quote_identifier
+from sf_assets.sql import add_missing_columns, first_row, open_waiting, quote_identifier
 
 SEQ = "_sf_seq"
 ARCHIVED = "_sf_archived"
@@ -137,12 +137,7 @@ class Warehouse:
                 f"NULL::TIMESTAMPTZ AS {SYNCED_AT} FROM incoming LIMIT 0"
             )
             return
-        present = {row[0].lower() for row in connection.execute(f"DESCRIBE {table}").fetchall()}
-        for name, sql_type, *_ in connection.execute("DESCRIBE SELECT * FROM incoming").fetchall():
-            if name.lower() not in present:
-                connection.execute(
-                    f"ALTER TABLE {table} ADD COLUMN {quote_identifier(name)} {sql_type}"
-                )
+        add_missing_columns(connection, table)
 
     def _next_seq(self, connection: duckdb.DuckDBPyConnection, sobject: str) -> int:
         found = first_row(connection.execute(f"SELECT max({SEQ}) FROM {self.table(sobject)}"))

@@ -27,7 +27,7 @@ import polars as pl
 from pydantic import Field
 from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from sf_assets.sql import first_row, quote_identifier
+from sf_assets.sql import add_missing_columns, first_row, quote_identifier
 from sf_assets.state.duckdb_backend.migrations import migrate
 from sf_assets.state.model import (
     SENT,
@@ -636,12 +636,7 @@ def _widen(connection: duckdb.DuckDBPyConnection, table: str) -> None:
             f"SELECT NULL::VARCHAR AS {BATCH_COLUMN}, * FROM incoming LIMIT 0"
         )
         return
-    present = {row[0].lower() for row in connection.execute(f"DESCRIBE {quoted}").fetchall()}
-    for name, sql_type, *_ in connection.execute("DESCRIBE SELECT * FROM incoming").fetchall():
-        if name.lower() not in present:
-            connection.execute(
-                f"ALTER TABLE {quoted} ADD COLUMN {quote_identifier(name)} {sql_type}"
-            )
+    add_missing_columns(connection, quoted)
 
 
 def _scope(sync: str, batch: str | None) -> tuple[str, list[Any]]:
