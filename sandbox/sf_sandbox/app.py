@@ -8,6 +8,7 @@ timing model's base latency, and stamps `Sforce-Limit-Info` on the answer. Endpo
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import secrets
@@ -21,6 +22,7 @@ from starlette.routing import BaseRoute
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from sf_sandbox.errors import SalesforceError
+from sf_sandbox.faults import HoldAnswers
 from sf_sandbox.org import Org
 from sf_sandbox.timing import pause
 
@@ -29,6 +31,7 @@ JSON_TYPE = "application/json;charset=UTF-8"
 GUARDED_PREFIXES = ("/services/data/v", "/services/async/")
 SALESFORCE_PREFIX = "/services/"  # logins and the Metadata API too: all answer with latency
 SUPPORTED_VERSIONS = frozenset(f"{v}.0" for v in range(31, 63))
+HOLD_POLL_SECONDS = 0.02
 
 
 class SalesforceJSON(JSONResponse):
@@ -123,9 +126,12 @@ class Gateway:
     def stamped(self, send: Send, scope: Scope) -> Send:
         """Add Sforce-Limit-Info to the answer, or break it off when a fault says so."""
         lose = self.org.faults.lose_response(scope["method"], scope["path"])
+        hold = self.org.faults.hold_rule(scope["method"], scope["path"])
 
         async def wrapped(message: Message) -> None:
             if message["type"] == "http.response.start":
+                if hold is not None:
+                    await self.held_back(hold)
                 headers = list(message.get("headers", []))
                 headers.append((b"sforce-limit-info", self.org.limit_info().encode()))
                 message = {**message, "headers": headers}
@@ -138,6 +144,15 @@ class Gateway:
             await send(message)
 
         return wrapped
+
+    async def held_back(self, rule: HoldAnswers) -> None:
+        """Wait until the rule is cleared or replaced by one for other calls."""
+        rule.held += 1
+        try:
+            while self.org.faults.config.hold_answers is rule:
+                await asyncio.sleep(HOLD_POLL_SECONDS)
+        finally:
+            rule.held -= 1
 
     async def answer(self, response: Response, scope: Scope, receive: Receive, send: Send) -> None:
         if response.status_code not in (401, 404):  # refused before anything was spent

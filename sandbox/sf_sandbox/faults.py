@@ -25,6 +25,16 @@ class LoseResponses(BaseModel):
     count: int = 1
 
 
+class HoldAnswers(BaseModel):
+    """Process matching requests, then keep their answers back until this rule is cleared, so
+    a test can act at the moment a client waits for an answer the org has already acted on."""
+
+    model_config = ConfigDict(extra="forbid")
+    path_contains: str = ""
+    method: str | None = None
+    held: int = Field(0, ge=0, description="Answers kept back right now (the org sets it).")
+
+
 class FaultConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -47,6 +57,7 @@ class FaultConfig(BaseModel):
         None, description="Every Bulk ingest job ends Failed with this errorMessage."
     )
     lose_responses: LoseResponses | None = None
+    hold_answers: HoldAnswers | None = None
     deleted_retention_days: float = Field(
         15, gt=0, description="Days deleted records stay in the recycle bin and in getDeleted."
     )
@@ -60,31 +71,46 @@ class FaultConfig(BaseModel):
 
 
 class Faults:
-    """The live fault settings plus the random source they draw from."""
+    """The live fault settings plus the random sources they draw from: one per fault, so that
+    how many calls a client happens to make (Bulk polls, say) never shifts which rows a seeded
+    lock fault hits."""
 
     def __init__(self, config: FaultConfig | None = None) -> None:
         self.lock = threading.Lock()
-        self.config = config or FaultConfig()
-        self.random = random.Random(self.config.seed)
+        self.replace(config or FaultConfig())
 
     def replace(self, config: FaultConfig) -> None:
         with self.lock:
+            previous = getattr(self, "config", None)
+            if previous is not None and _same_hold(previous.hold_answers, config.hold_answers):
+                config.hold_answers = previous.hold_answers  # answers it holds stay held
             self.config = config
-            self.random = random.Random(config.seed)
+            self.unavailable_random = random.Random(f"{config.seed}:unavailable")
+            self.lock_random = random.Random(f"{config.seed}:locks")
 
     def server_unavailable(self) -> bool:
         with self.lock:
             if self.config.server_unavailable_next > 0:
                 self.config.server_unavailable_next -= 1
                 return True
-            return self.random.random() < self.config.server_unavailable_rate
+            rate = self.config.server_unavailable_rate
+            return rate > 0 and self.unavailable_random.random() < rate
 
     def lock_mask(self, height: int) -> pl.Series | None:
         rate = self.config.lock_row_rate
         if rate <= 0:
             return None
         with self.lock:
-            return pl.Series([self.random.random() < rate for _ in range(height)])
+            return pl.Series([self.lock_random.random() < rate for _ in range(height)])
+
+    def hold_rule(self, method: str, path: str) -> HoldAnswers | None:
+        """The rule that keeps this call's answer back, if one does."""
+        rule = self.config.hold_answers
+        if rule is None or rule.path_contains not in path:
+            return None
+        if rule.method and rule.method.upper() != method.upper():
+            return None
+        return rule
 
     def lose_response(self, method: str, path: str) -> bool:
         with self.lock:
@@ -95,3 +121,11 @@ class Faults:
                 return False
             rule.count -= 1
             return True
+
+
+def _same_hold(old: HoldAnswers | None, new: HoldAnswers | None) -> bool:
+    return (
+        old is not None
+        and new is not None
+        and (old.path_contains, old.method) == (new.path_contains, new.method)
+    )

@@ -18,10 +18,10 @@ import pytest
 from sf_assets.definitions import load_definitions
 from sf_assets.state import PostgresStateStore
 from tests.deploy.test_topology import ROWS_PER_BATCH, SYNC, environment, project
-from tests.salesforce.writer.test_exactly_once import calls, wait_for
+from tests.salesforce.writer.test_exactly_once import wait_for
 from tests.support.postgres import database_url
 
-LATENCY_MS = 1500  # the one collections call of the batch is in flight for this long
+HOLD = {"path_contains": "composite/sobjects", "method": "POST"}
 
 
 class Restartable:
@@ -72,13 +72,18 @@ def test_a_restart_during_a_write_fails_the_run_and_the_next_run_finishes_it(
         if name not in ("PATH", "HOME"):
             monkeypatch.setenv(name, value)
 
+    def held() -> int:
+        rule = http.admin("GET", "faults")["hold_answers"]
+        return rule["held"] if rule else 0
+
     def restart_while_sending() -> None:
-        wait_for(lambda: calls(http, "composite") >= 1, "the first collections call")
-        server.stop()  # the call's answer arrives while the database is away
-        time.sleep(LATENCY_MS / 1000 + 3)
+        wait_for(lambda: held() >= 1, "the first collections call, acted on, its answer held")
+        server.stop()
+        http.admin("PATCH", "faults", json={"hold_answers": None})  # it arrives, no database
+        time.sleep(3)
         server.start()
 
-    http.admin("PATCH", "faults", json={"latency_ms": LATENCY_MS})
+    http.admin("PATCH", "faults", json={"hold_answers": HOLD})
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(f"{SYNC}_batches", ["b1"])
         job = load_definitions().resolve_job_def(f"{SYNC}_writeback")
@@ -86,7 +91,6 @@ def test_a_restart_during_a_write_fails_the_run_and_the_next_run_finishes_it(
         restarter.start()
         first = job.execute_in_process(instance=instance, partition_key="b1", raise_on_error=False)
         restarter.join(timeout=60)
-        http.admin("PATCH", "faults", json={"latency_ms": 0})
         assert not first.success
         [failure] = [event for event in first.all_events if event.is_step_failure]
         message = failure.step_failure_data.error.message
