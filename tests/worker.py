@@ -151,6 +151,16 @@ def serve() -> None:
 # -- the test side ------------------------------------------------------------------------------
 
 
+PRODUCT_PREFIXES = ("SF_", "EMARSYS_", "DAGSTER_")
+
+
+def product_free_environment() -> dict[str, str]:
+    """This process's environment without the product's settings: a spare started while one
+    test had set, say, SF_ASSETS_STATE_URL would otherwise carry it into every later task as
+    part of its baseline; each task brings all of its own settings."""
+    return {k: v for k, v in os.environ.items() if not k.startswith(PRODUCT_PREFIXES)}
+
+
 class Worker:
     """One child process; `start` a task, then `result` or `kill`."""
 
@@ -163,6 +173,7 @@ class Worker:
             stderr=handle,
             text=True,
             cwd=Path(__file__).resolve().parent.parent,
+            env=product_free_environment(),
             start_new_session=True,
         )
         self.answers: queue.Queue[dict[str, Any]] = queue.Queue()

@@ -95,12 +95,10 @@ def lines_held_back(rejects: pl.DataFrame) -> dg.AssetCheckResult:
     )
 
 
-def refused_check(sync: str, batch: str, latest: pl.DataFrame) -> dg.AssetCheckResult:
+def refused_check(staging: StateStore, sync: str, batch: str) -> dg.AssetCheckResult:
     """WARN when rows of the batch are not written (latest attempt per key refused by
     Salesforce, or never sent), with the top codes and the next step."""
-    unwritten = (
-        latest.filter(pl.col("status").is_in(UNWRITTEN_STATUSES)) if latest.height else latest
-    )
+    unwritten = staging.latest_outcomes(sync, batch, UNWRITTEN_STATUSES)
     refused = unwritten.filter(pl.col("status") == "failed") if unwritten.height else unwritten
     metadata: dict[str, object] = {
         "rows not written": unwritten.height,

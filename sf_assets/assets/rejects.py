@@ -28,8 +28,7 @@ def collect_rejects(
     )
     if not refused:
         return mapping_part.sort("row", nulls_last=True)
-    latest = staging.latest_outcomes(spec.name, batch)
-    failed = latest.filter(pl.col("status") == "failed") if latest.height else latest
+    failed = staging.latest_outcomes(spec.name, batch, ("failed",))
     salesforce_part = empty_rejects()
     if failed.height:
         mapped = staging.load_batch(spec.name, "mapped", batch)

@@ -291,7 +291,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         # plan): it reads the run's batch (checks with own partitions are a preview in Dagster).
         run = context.op_execution_context
         batch = run.partition_key if run.has_partition_key else WHOLE_DATASET
-        return refused_check(name, batch, staging.latest_outcomes(name, batch))
+        return refused_check(staging, name, batch)
 
     assets = [source, mapped, written, rejects]
     # Its steps run in one process unless the code location says otherwise (definitions.py).

@@ -109,8 +109,12 @@ class StateStore(dg.ConfigurableResource, abc.ABC):
         """Every write attempt of the sync (or of one batch), oldest first."""
 
     @abc.abstractmethod
-    def latest_outcomes(self, sync: str, batch: str) -> pl.DataFrame:
-        """One row per key of the batch: its latest attempt."""
+    def latest_outcomes(
+        self, sync: str, batch: str, statuses: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        """One row per key of the batch: its latest attempt; with `statuses`, only the keys
+        whose latest attempt has one of them (what a check or the rejects need of a written
+        million-row batch is a few rows, not the whole ledger)."""
 
     @abc.abstractmethod
     def successful_keys(self, sync: str, batch: str) -> pl.Series:

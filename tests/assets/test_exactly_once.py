@@ -169,6 +169,7 @@ class Race:
     job: str
     latency_ms: int
     expect: Callable[[Any], None]
+    hold: dict[str, str] | None = None  # the sandbox keeps these answers back until released
 
 
 def salesforce_race(kind: str, project: Project, http: Any) -> Race:
@@ -193,7 +194,10 @@ def salesforce_race(kind: str, project: Project, http: Any) -> Race:
         ), "every source row in the org exactly once"
         assert {r["LastName"] for r in records} == {f"Last {e}" for e in addresses(n)}
 
-    return Race(f"{SYNC}_writeback", latency, expect)
+    # The winner's first write call is acted on and its answer held until the loser has
+    # ended, so the loser always meets a lease whose holder is still writing.
+    sends = "composite/sobjects" if kind == "rest_insert" else "jobs/ingest"
+    return Race(f"{SYNC}_writeback", latency, expect, {"path_contains": sends, "method": "POST"})
 
 
 class HeldRelay:
@@ -311,17 +315,22 @@ def test_two_runs_of_one_batch_at_once_write_it_exactly_once(
     relay = None
     if kind == "emarsys":
         race, relay = emarsys_race(project, sandbox)
+        release = relay.released.set
     else:
         race = salesforce_race(kind, project, http)
-    http.admin("PATCH", "faults", json={"latency_ms": race.latency_ms})
+
+        def release() -> None:
+            http.admin("PATCH", "faults", json={"hold_answers": None})
+
+    http.admin("PATCH", "faults", json={"latency_ms": race.latency_ms, "hold_answers": race.hold})
     first, second = workers.take(), workers.take()
     try:
         runs = {start(first, project, race.job): first}
         time.sleep(delay)
         runs[start(second, project, race.job)] = second
-        results = finish_race(runs, relay)
+        results = finish_race(runs, release)
     finally:
-        http.admin("PATCH", "faults", json={"latency_ms": 0})
+        http.admin("PATCH", "faults", json={"latency_ms": 0, "hold_answers": None})
         if relay is not None:
             relay.close()
     winners = [run for run, result in results.items() if result["success"]]
@@ -341,18 +350,17 @@ def test_two_runs_of_one_batch_at_once_write_it_exactly_once(
         workers.give_back(worker)
 
 
-def finish_race(runs: dict[str, Worker], relay: HeldRelay | None) -> dict[str, dict[str, Any]]:
-    """Both runs' results. With a relay, the held upload is released once the other run has
-    ended (or after a minute, so that a run that did not stop at the lease shows up)."""
+def finish_race(runs: dict[str, Worker], release: Callable[[], None]) -> dict[str, dict[str, Any]]:
+    """Both runs' results. The held write is released once the other run has ended (or after
+    a minute, so that a run that did not stop at the lease shows up)."""
     results: dict[str, dict[str, Any]] = {}
-    if relay is not None:
-        deadline = time.monotonic() + 60
-        while not results and time.monotonic() < deadline:
-            for run, worker in runs.items():
-                if not worker.answers.empty():
-                    results[run] = worker.result()
-            time.sleep(0.05)
-        relay.released.set()
+    deadline = time.monotonic() + 60
+    while not results and time.monotonic() < deadline:
+        for run, worker in runs.items():
+            if not worker.answers.empty():
+                results[run] = worker.result()
+        time.sleep(0.05)
+    release()
     for run, worker in runs.items():
         if run not in results:
             results[run] = worker.result(timeout=240)
@@ -389,6 +397,15 @@ def started_step(project: Project, run_id: str, step: str) -> bool:
         return False
     events = project.instance.all_logs(run_id, of_type=dg.DagsterEventType.STEP_START)
     return any(event.step_key == step for event in events)
+
+
+def wait_for_step(worker: Worker, project: Project, run_id: str, step: str) -> None:
+    """Until the run started `step`; a run that ended before it fails the test with the
+    worker's answer and the tail of its log instead of waiting out the timeout."""
+    wait_for(lambda: started_step(project, run_id, step) or not worker.answers.empty(), step)
+    if not started_step(project, run_id, step):
+        log = Path(worker.log_path).read_text()[-3000:]
+        raise AssertionError(f"the run ended before {step}: {worker.result(5)}\n{log}")
 
 
 def crash_case(operation: str, project: Project, http: Any) -> Callable[[], None]:
@@ -447,12 +464,12 @@ def test_a_run_killed_before_it_writes_is_finished_by_the_next_one(
     if step == "staging":
         with writes_held(project.store()):  # the run waits in S/source, with its batch half staged
             run_id = start(worker, project, f"{SYNC}_writeback")
-            wait_for(lambda: started_step(project, run_id, f"{SYNC}__source"), "S/source")
+            wait_for_step(worker, project, run_id, f"{SYNC}__source")
             time.sleep(0.5)
             worker.kill()
     else:  # killed while S/mapped describes the object and maps the batch
         run_id = start(worker, project, f"{SYNC}_writeback")
-        wait_for(lambda: started_step(project, run_id, f"{SYNC}__mapped"), "S/mapped")
+        wait_for_step(worker, project, run_id, f"{SYNC}__mapped")
         worker.kill()
     http.admin("PATCH", "faults", json={"latency_ms": 0})
     assert calls(http, "composite") == calls(http, "jobs") == 0  # nothing was sent

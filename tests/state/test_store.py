@@ -149,6 +149,18 @@ def test_attempts_count_up_per_key_and_the_latest_outcome_wins(store: StateStore
     assert dict(latest.select("source_key", "status").rows()) == {"k1": "created", "k2": "failed"}
     assert store.successful_keys("s", "b1").to_list() == ["k1"]
     assert store.ledger("s").height == 4
+    assert ledger["written_at"].null_count() == 0 and ledger["run_id"].to_list() == ["r1"] * 3
+
+
+def test_latest_outcomes_by_status_filter_after_the_latest_attempt(store: StateStore) -> None:
+    lease = hold(store, "s", "b1")
+    first = outcomes(["k1", "k2", "k3"], "failed", "UNABLE_TO_LOCK_ROW")
+    store.record_outcomes("s", "b1", first, run_id="r", lease=lease)
+    store.record_outcomes("s", "b1", outcomes(["k1"], "created"), run_id="r", lease=lease)
+    failed = store.latest_outcomes("s", "b1", ("failed",))
+    assert failed.select("source_key", "attempt").rows() == [("k2", 1), ("k3", 1)]
+    assert failed.columns == store.latest_outcomes("s", "b1").columns
+    assert store.latest_outcomes("s", "b1", ("not_sent",)).is_empty()
 
 
 def test_keys_created_by_any_batch_are_found_by_sync_and_key(store: StateStore) -> None:

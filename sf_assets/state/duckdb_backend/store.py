@@ -212,12 +212,18 @@ class DuckDBStateStore(StateStore):
             params,
         )
 
-    def latest_outcomes(self, sync: str, batch: str) -> pl.DataFrame:
-        return self._frame(
+    def latest_outcomes(
+        self, sync: str, batch: str, statuses: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        latest = (
             "SELECT * FROM write_ledger WHERE sync = ? AND batch = ? "
-            "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY attempt DESC) = 1 "
-            "ORDER BY source_key",
-            [sync, batch],
+            "QUALIFY row_number() OVER (PARTITION BY source_key ORDER BY attempt DESC) = 1"
+        )
+        if statuses is None:
+            return self._frame(f"{latest} ORDER BY source_key", [sync, batch])
+        return self._frame(
+            f"SELECT * FROM ({latest}) WHERE list_contains(?, status) ORDER BY source_key",
+            [sync, batch, list(statuses)],
         )
 
     def successful_keys(self, sync: str, batch: str) -> pl.Series:

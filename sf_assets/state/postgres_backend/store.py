@@ -305,11 +305,18 @@ class PostgresStateStore(StateStore):
             LEDGER_SCHEMA,
         )
 
-    def latest_outcomes(self, sync: str, batch: str) -> pl.DataFrame:
-        return self._frame(
+    def latest_outcomes(
+        self, sync: str, batch: str, statuses: Sequence[str] | None = None
+    ) -> pl.DataFrame:
+        latest = (
             "SELECT DISTINCT ON (source_key) * FROM write_ledger "
-            "WHERE sync = %s AND batch = %s ORDER BY source_key, attempt DESC",
-            [sync, batch],
+            "WHERE sync = %s AND batch = %s ORDER BY source_key, attempt DESC"
+        )
+        if statuses is None:
+            return self._frame(latest, [sync, batch], LEDGER_SCHEMA)
+        return self._frame(
+            f"SELECT * FROM ({latest}) AS latest WHERE status = ANY(%s) ORDER BY source_key",
+            [sync, batch, list(statuses)],
             LEDGER_SCHEMA,
         )
 
@@ -725,9 +732,32 @@ def _unique_keys(keys: pl.Series) -> list[str]:
 def _append_ledger(
     connection: psycopg.Connection, sync: str, batch: str, incoming: pl.DataFrame, run_id: str
 ) -> None:
-    """COPY the outcomes into a temporary table, then number each key's attempt from the
-    ledger (the caller holds the batch's lease row, so no other writer numbers them)."""
+    """Number each key's attempt from the ledger (the caller holds the batch's lease row, so
+    no other writer numbers them). A batch's first outcomes are all first attempts: they go
+    straight into the ledger by COPY, which at a million rows takes half the time of the
+    numbering join."""
     columns = [*OUTCOME_COLUMNS, *OPTIONAL_OUTCOME_COLUMNS]
+    found = connection.execute(
+        "SELECT now(), EXISTS (SELECT 1 FROM write_ledger WHERE sync = %s AND batch = %s)",
+        [sync, batch],
+    ).fetchone()
+    assert found is not None  # a SELECT without FROM always has its one row
+    now, recorded = found
+    if not recorded:
+        first = incoming.with_columns(
+            sync=pl.lit(sync),
+            batch=pl.lit(batch),
+            run_id=pl.lit(run_id),
+            attempt=pl.lit(1),
+            written_at=pl.lit(now.isoformat()),
+        )
+        copy_in(
+            connection,
+            "write_ledger",
+            first,
+            [*columns, "sync", "batch", "run_id", "attempt", "written_at"],
+        )
+        return
     connection.execute(
         "CREATE TEMPORARY TABLE incoming_outcomes ("
         + ", ".join(f"{c} TEXT" for c in columns)
