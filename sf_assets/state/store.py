@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Mapping, Sequence
+from datetime import datetime
 from typing import Any, ClassVar
 
 import dagster as dg
@@ -130,9 +131,11 @@ class StateStore(dg.ConfigurableResource, abc.ABC):
         (the latest creation per key): an insert never creates them again."""
 
     @abc.abstractmethod
-    def recorded_ids(self, ids: Sequence[str]) -> set[str]:
-        """The given record ids that any sync's ledger already holds: such a record is not the
-        answer to a lost insert, whatever value it shares."""
+    def recorded_ids(self, ids: Sequence[str], since: datetime) -> set[str]:
+        """The given record ids that any sync's ledger recorded at or after `since`: such a
+        record is not the answer to a lost insert, whatever value it shares. The records
+        asked about were created after `since`, so no earlier ledger row can name them, and
+        the search stays at the ledger's recent end (no index on every record id)."""
 
     @abc.abstractmethod
     def created_by_other_syncs(

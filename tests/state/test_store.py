@@ -6,7 +6,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import time
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 
 import polars as pl
 import pytest
@@ -170,7 +170,9 @@ def test_keys_created_by_any_batch_are_found_by_sync_and_key(store: StateStore) 
     found = store.created_keys("s", pl.Series(["k1", "k3", "k9"]))
     assert found.rows() == [("k1", "003k1", "b1")]
     assert store.created_keys("other", pl.Series(["k1"])).is_empty()
-    assert store.recorded_ids(["003k1", "003zz"]) == {"003k1"}
+    recorded = store.ledger("s", "b1")["written_at"].min()
+    assert store.recorded_ids(["003k1", "003zz"], recorded - timedelta(seconds=1)) == {"003k1"}
+    assert store.recorded_ids(["003k1"], recorded + timedelta(hours=1)) == set()  # not searched
 
 
 def test_values_created_by_another_sync_in_the_same_object_are_found(store: StateStore) -> None:

@@ -28,6 +28,9 @@ from sf_assets.salesforce.writer.errors import WriteError
 
 URL_BUDGET = 12_000  # characters of encoded SOQL per call; Salesforce refuses URIs over 16,384
 CLOCK_MARGIN = timedelta(minutes=5)
+# The state database's clock against Salesforce's: a ledger row naming a candidate record was
+# written after the record was created, give or take this much.
+LEDGER_CLOCK_MARGIN = timedelta(hours=1)
 AMBIGUOUS = "LOST_ANSWER_AMBIGUOUS"
 SHOWN_IDS = 5
 # Keys from which a lookup reads the object with one Bulk query job instead of SOQL IN calls
@@ -84,7 +87,8 @@ def resolve_lost_inserts(
     `known` holds ids this write already has answers for but has not committed yet."""
     values = sent["_match"].drop_nulls().unique().to_list()
     candidates = records_since(ctx, values, match_field, since)
-    theirs = ctx.job.staging.recorded_ids(candidates["Id"].to_list()) | set(known)
+    recorded_since = since - CLOCK_MARGIN - LEDGER_CLOCK_MARGIN
+    theirs = ctx.job.staging.recorded_ids(candidates["Id"].to_list(), recorded_since) | set(known)
     known_ids = pl.Series(sorted(theirs), dtype=pl.Utf8).implode()
     ours = candidates.filter(~pl.col("Id").is_in(known_ids))
     field_type = ctx.job.object_fields.get(match_field)

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -254,7 +255,7 @@ class DuckDBStateStore(StateStore):
                 params=[sync],
             ).pl()
 
-    def recorded_ids(self, ids: Sequence[str]) -> set[str]:
+    def recorded_ids(self, ids: Sequence[str], since: datetime) -> set[str]:
         if not ids:
             return set()
         wanted = pl.DataFrame({"id": list(ids)}, schema={"id": pl.Utf8})
@@ -262,7 +263,8 @@ class DuckDBStateStore(StateStore):
             connection.register("wanted", wanted)
             frame = connection.sql(
                 "SELECT DISTINCT target_id FROM write_ledger "
-                "WHERE target_id IN (SELECT id FROM wanted)"
+                "WHERE target_id IN (SELECT id FROM wanted) AND written_at >= ?",
+                params=[since],
             ).pl()
         return set(frame["target_id"].to_list())
 

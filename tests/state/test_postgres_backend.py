@@ -1,0 +1,68 @@
+"""The PostgreSQL backend migrates a schema an earlier sf-assets created, keeping its rows."""
+
+from __future__ import annotations
+
+import polars as pl
+import psycopg
+
+from sf_assets.state import PostgresStateStore
+from sf_assets.state.lease import this_claim
+from sf_assets.state.postgres_backend.migrations import LATEST, MIGRATIONS
+
+
+def indexes(url: str) -> set[str]:
+    with psycopg.connect(url) as connection:
+        rows = connection.execute(
+            "SELECT indexname FROM pg_indexes WHERE schemaname = 'sf_assets' "
+            "AND tablename = 'write_ledger'"
+        ).fetchall()
+    return {row[0] for row in rows}
+
+
+def test_a_version_3_schema_is_migrated_to_the_latest_keeping_its_ledger(
+    postgres_url: str,
+) -> None:
+    first = MIGRATIONS[0]
+    assert first.version == 3 and LATEST > 3
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        connection.execute("CREATE SCHEMA sf_assets")
+        connection.execute("SET search_path TO sf_assets")
+        connection.execute(
+            "CREATE TABLE schema_version (version INTEGER PRIMARY KEY, "
+            "description TEXT NOT NULL, applied_at TIMESTAMPTZ NOT NULL)"
+        )
+        connection.execute(first.sql)
+        connection.execute("INSERT INTO schema_version VALUES (3, 'then', now())")
+        connection.execute(
+            "INSERT INTO write_ledger (sync, batch, source_key, target_id, status, attempt, "
+            "written_at) VALUES ('s', 'b1', 'k1', '003k1', 'created', 1, now())"
+        )
+    assert "write_ledger_target" in indexes(postgres_url)
+
+    store = PostgresStateStore(url=postgres_url)
+    latest = store.latest_outcomes("s", "b1")
+    assert latest.select("source_key", "target_id", "status").rows() == [("k1", "003k1", "created")]
+    assert {"write_ledger_written", "write_ledger_match"} <= indexes(postgres_url)
+    assert "write_ledger_target" not in indexes(postgres_url)
+    since = latest["written_at"].min()
+    assert store.recorded_ids(["003k1"], since) == {"003k1"}
+
+    claim = this_claim("r")
+    lease = store.claim_lease("s", "b1", claim).token
+    outcomes = pl.DataFrame(
+        {"source_key": ["k2"], "target_id": ["003k2"], "operation": ["insert"], "api": ["rest"]}
+    ).with_columns(
+        status=pl.lit("created"),
+        error_code=pl.lit(None, pl.Utf8),
+        error_message=pl.lit(None, pl.Utf8),
+        hint=pl.lit(None, pl.Utf8),
+        content_hash=pl.lit("h"),
+        job_id=pl.lit(None, pl.Utf8),
+    )
+    store.record_outcomes("s", "b1", outcomes, run_id="r", lease=lease)
+    with psycopg.connect(postgres_url) as connection:
+        [version] = connection.execute(
+            "SELECT max(version) FROM sf_assets.schema_version"
+        ).fetchone()
+    assert version == LATEST
+    assert sorted(store.latest_outcomes("s", "b1")["source_key"]) == ["k1", "k2"]
