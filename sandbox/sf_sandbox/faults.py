@@ -16,22 +16,29 @@ import polars as pl
 from pydantic import BaseModel, ConfigDict, Field
 
 
-class LoseResponses(BaseModel):
-    """Process matching requests, then drop the connection instead of answering."""
+class CallRule(BaseModel):
+    """The calls a fault applies to: a path fragment and, if given, one method."""
 
     model_config = ConfigDict(extra="forbid")
     path_contains: str = ""
     method: str | None = None
+
+    def matches(self, method: str, path: str) -> bool:
+        return self.path_contains in path and (
+            not self.method or self.method.upper() == method.upper()
+        )
+
+
+class LoseResponses(CallRule):
+    """Process matching requests, then drop the connection instead of answering."""
+
     count: int = 1
 
 
-class HoldAnswers(BaseModel):
+class HoldAnswers(CallRule):
     """Process matching requests, then keep their answers back until this rule is cleared, so
     a test can act at the moment a client waits for an answer the org has already acted on."""
 
-    model_config = ConfigDict(extra="forbid")
-    path_contains: str = ""
-    method: str | None = None
     held: int = Field(0, ge=0, description="Answers kept back right now (the org sets it).")
 
 
@@ -77,13 +84,13 @@ class Faults:
 
     def __init__(self, config: FaultConfig | None = None) -> None:
         self.lock = threading.Lock()
-        self.replace(config or FaultConfig())
+        self.config = FaultConfig()
+        self.replace(config or self.config)
 
     def replace(self, config: FaultConfig) -> None:
         with self.lock:
-            previous = getattr(self, "config", None)
-            if previous is not None and _same_hold(previous.hold_answers, config.hold_answers):
-                config.hold_answers = previous.hold_answers  # answers it holds stay held
+            if _same_calls(self.config.hold_answers, config.hold_answers):
+                config.hold_answers = self.config.hold_answers  # answers it holds stay held
             self.config = config
             self.unavailable_random = random.Random(f"{config.seed}:unavailable")
             self.lock_random = random.Random(f"{config.seed}:locks")
@@ -106,24 +113,18 @@ class Faults:
     def hold_rule(self, method: str, path: str) -> HoldAnswers | None:
         """The rule that keeps this call's answer back, if one does."""
         rule = self.config.hold_answers
-        if rule is None or rule.path_contains not in path:
-            return None
-        if rule.method and rule.method.upper() != method.upper():
-            return None
-        return rule
+        return rule if rule is not None and rule.matches(method, path) else None
 
     def lose_response(self, method: str, path: str) -> bool:
         with self.lock:
             rule = self.config.lose_responses
-            if rule is None or rule.count <= 0 or rule.path_contains not in path:
-                return False
-            if rule.method and rule.method.upper() != method.upper():
+            if rule is None or rule.count <= 0 or not rule.matches(method, path):
                 return False
             rule.count -= 1
             return True
 
 
-def _same_hold(old: HoldAnswers | None, new: HoldAnswers | None) -> bool:
+def _same_calls(old: CallRule | None, new: CallRule | None) -> bool:
     return (
         old is not None
         and new is not None

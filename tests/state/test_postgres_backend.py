@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import polars as pl
 import psycopg
 
 from sf_assets.state import PostgresStateStore
-from sf_assets.state.lease import this_claim
 from sf_assets.state.postgres_backend.migrations import LATEST, MIGRATIONS
+from tests.state.test_store import hold, outcomes
 
 
 def indexes(url: str) -> set[str]:
@@ -47,19 +46,8 @@ def test_a_version_3_schema_is_migrated_to_the_latest_keeping_its_ledger(
     since = latest["written_at"].min()
     assert store.recorded_ids(["003k1"], since) == {"003k1"}
 
-    claim = this_claim("r")
-    lease = store.claim_lease("s", "b1", claim).token
-    outcomes = pl.DataFrame(
-        {"source_key": ["k2"], "target_id": ["003k2"], "operation": ["insert"], "api": ["rest"]}
-    ).with_columns(
-        status=pl.lit("created"),
-        error_code=pl.lit(None, pl.Utf8),
-        error_message=pl.lit(None, pl.Utf8),
-        hint=pl.lit(None, pl.Utf8),
-        content_hash=pl.lit("h"),
-        job_id=pl.lit(None, pl.Utf8),
-    )
-    store.record_outcomes("s", "b1", outcomes, run_id="r", lease=lease)
+    lease = hold(store, "s", "b1")
+    store.record_outcomes("s", "b1", outcomes(["k2"], "created"), run_id="r", lease=lease)
     with psycopg.connect(postgres_url) as connection:
         [version] = connection.execute(
             "SELECT max(version) FROM sf_assets.schema_version"
