@@ -155,6 +155,9 @@ def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext
             viewport={"width": 1920, "height": 1200},
         )
         context.set_default_timeout(60_000)
+        # The community dialog opens a second after the first page loads and covers every
+        # later click; its dismissal is remembered under this key, so set it before any page.
+        context.add_init_script("window.localStorage.setItem('communityNux', '\"1\"')")
         try:
             yield context
         finally:

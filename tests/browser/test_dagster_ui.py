@@ -24,14 +24,9 @@ expect.set_options(timeout=30_000)  # the UI fills in node details and tables as
 
 
 def visit(page: Page, url: str, ready: str) -> None:
-    """Open a page of the app and wait for its content; close the community dialog that may
-    cover the first page."""
+    """Open a page of the app and wait for its content."""
     page.goto(url)
     page.get_by_text(ready, exact=False).first.wait_for()
-    skip = page.get_by_role("button", name="Skip")
-    if skip.count() and skip.first.is_visible():
-        skip.first.click()
-        expect(skip).to_have_count(0)
 
 
 def test_lineage_shows_source_mapped_written_rejects(page: Page, dagster_ui: str) -> None:
