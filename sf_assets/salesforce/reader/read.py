@@ -110,11 +110,15 @@ class ObjectReader:
 
     # -- the read ----------------------------------------------------------------------------
 
-    def read(self, options: ReadOptions = ReadOptions()) -> ReadReport:
+    def read(
+        self, options: ReadOptions = ReadOptions(), cursor: ObjectCursor | None = None
+    ) -> ReadReport:
+        """Read from `cursor` (the stream's committed one unless the caller just read it)."""
         started = time.perf_counter()
         calls = self.api.calls
         now = datetime.now(UTC)
-        cursor = ObjectCursor.from_json(self.cursors.read(self.stream))
+        if cursor is None:
+            cursor = ObjectCursor.from_json(self.cursors.read(self.stream))
         report = ReadReport(self.sobject)
         if options.backfill:
             self._backfill(options, now, report)
@@ -250,8 +254,11 @@ class ObjectReader:
         options: ReadOptions,
         report: ReadReport,
     ) -> ObjectCursor:
-        """Every page of the scan committed, the cursor moved after each commit; commits run
-        beside the download of the next page (see commits.py)."""
+        """Every page of the scan committed, the cursor moved after each commit but the last;
+        commits run beside the download of the next page (see commits.py). The caller commits
+        the finished cursor at the end of the read anyway, so the last chunk's own cursor
+        commit would only cost an opening of the state store; a failure in between re-reads
+        that chunk, which its upsert makes harmless."""
         buffer: list[Page] = []
         job = resume
         with Committer() as committer:
@@ -295,16 +302,24 @@ class ObjectReader:
                 else replace(cursor, bulk=job)
             )
         frames = [p.rows for p in pages]
-        committer.submit(lambda: self._store(frames, cursor, report))
+        committer.submit(lambda: self._store(frames, None if done else cursor, report))
         return cursor
 
-    def _store(self, frames: list[pl.DataFrame], cursor: ObjectCursor, report: ReadReport) -> None:
+    def _store(
+        self, frames: list[pl.DataFrame], cursor: ObjectCursor | None, report: ReadReport
+    ) -> None:
+        """Write the records, then move the cursor over them; the last chunk comes without a
+        cursor (see `_drain`)."""
         report.deleted += self._write(frames)
+        records = sum(f.height for f in frames)
+        if cursor is None:
+            self.log.info("%s: %d records committed", self.sobject, records)
+            return
         self._commit(cursor)
         self.log.info(
             "%s: %d records committed; cursor at %s",
             self.sobject,
-            sum(f.height for f in frames),
+            records,
             cursor.position.modstamp.isoformat() if cursor.position else "the start",
         )
 
@@ -426,7 +441,8 @@ def read_object(
     with Api(salesforce, log, api_options or ApiOptions()) as api:
         stream = stream_name(spec.name, sobject)
         now = datetime.now(UTC)
-        kept = Plan.from_json(ObjectCursor.from_json(cursors.read(stream)).plan)
+        cursor = ObjectCursor.from_json(cursors.read(stream))
+        kept = Plan.from_json(cursor.plan)
         read = spec.read.objects[sobject]
         fresh = kept is None or options.full_refresh or not kept.fits(read, now)
 
@@ -449,9 +465,9 @@ def read_object(
             )
 
         if fresh or kept is None:
-            return reader(described()).read(options)
+            return reader(described()).read(options, cursor)
         try:
-            return reader(kept).read(options)
+            return reader(kept).read(options, cursor)
         except SalesforceApiError as error:
             if error.code not in FIELD_ERRORS:
                 raise

@@ -11,6 +11,7 @@ import sys
 from datetime import datetime, timedelta
 
 import polars as pl
+import pytest
 
 from sf_assets.salesforce.reader.read import stream_name
 from tests.salesforce.reader.conftest import ingest_spec, settle
@@ -59,6 +60,26 @@ def test_deleted_records_arrive_through_get_deleted(org, reading, sf):
     report = reading.read(spec, "Contact")
     assert (report.records, report.deleted, report.reconciled) == (0, 2, False)
     assert flagged(reading, "IsDeleted") == sorted([ids[0], ids[5]])
+
+
+def test_a_deletion_survives_a_read_that_failed_at_get_deleted(org, reading, sf):
+    """The changes are committed, then getDeleted goes unanswered: the next read still asks
+    getDeleted from before those changes, so the deletion made before them arrives."""
+    spec = ingest_spec({"Contact": {"fields": ["LastName"]}}, deletions={"source": "get_deleted"})
+    ids = seeded_copy(org, reading, spec)
+    sf.Contact.delete(ids[0])
+    settle()
+    sf.Contact.update(ids[1], {"LastName": "Changed"})
+    org.faults(lose_responses={"path_contains": "/deleted", "method": "GET", "count": 1000})
+    with pytest.raises(Exception, match=r"(?i)deleted|connection|answer"):
+        reading.read(spec, "Contact")
+    assert reading.copy("Contact").filter(pl.col("Id") == ids[1])["LastName"].to_list() == [
+        "Changed"
+    ]
+    org.faults(lose_responses=None)
+    report = reading.read(spec, "Contact")
+    assert (report.records, report.deleted) == (1, 1)
+    assert flagged(reading, "IsDeleted") == [ids[0]]
 
 
 def test_hard_deleted_records_are_found_by_comparing_every_key(org, reading, sf):
