@@ -756,7 +756,9 @@ def _append_ledger(
 ) -> None:
     """Number each key's attempt from the ledger (the caller holds the batch's lease row, so
     no other writer numbers them). A batch's first outcomes are all first attempts, so they
-    need no numbering: one COPY straight into the ledger."""
+    need no numbering: one COPY straight into the ledger, in key order, so that the b-trees
+    keyed by source_key grow at their right edge instead of splitting pages all over (a
+    quarter less time for 1,000,000 rows, BENCHMARKS.md)."""
     found = connection.execute(
         "SELECT now(), EXISTS (SELECT 1 FROM write_ledger WHERE sync = %s AND batch = %s)",
         [sync, batch],
@@ -766,7 +768,7 @@ def _append_ledger(
     if recorded:
         _append_numbered(connection, sync, batch, incoming, run_id)
         return
-    first = incoming.with_columns(
+    first = incoming.sort("source_key").with_columns(
         sync=pl.lit(sync),
         batch=pl.lit(batch),
         run_id=pl.lit(run_id),
