@@ -3,14 +3,16 @@
     uv run python bench/job.py [--rows 2000 100000 1000000] [--repeat 5] [--timing realistic]
 
 Contacts upserted on `External_Id__c` with six fields (external id, first and last name,
-email, a number, a date) from a DuckDB table with a batch column. Two contenders, in turns
-(job, script, script, job, ...), each round in fresh processes with a fresh sandbox org:
+email, a number, a date) from a DuckDB table with a batch column. Three contenders, in turns
+(the order reverses each round), each round in fresh processes with a fresh sandbox org:
 
 - job: the sync's definitions built from its YAML, then `dg.materialize` of source → mapped →
   written → rejects for the batch in one process, on a SQLite Dagster instance; then the same
   materialization again (the unchanged re-run: nothing should be sent and no call made);
 - script: what a user writes with simple-salesforce alone: read the table from DuckDB, build
-  the records, log in, `sf.bulk2.Contact.upsert(records=..., external_id_field=...)`.
+  the records, log in, `sf.bulk2.Contact.upsert(records=..., external_id_field=...)`;
+- floor: Dagster's own cost, `dg.materialize` of four no-op assets chained and partitioned
+  like the sync's on the same kind of instance: what no sync code can take away.
 
 Timed from after the imports (both pay those alike) to the last row settled. API calls are the
 org's own count; peak memory is each process's. The sandbox runs as its own process and is
@@ -178,7 +180,41 @@ def run_script(rows: int, workdir: Path, timing: str) -> dict[str, Any]:
     }
 
 
-CONTENDERS = {"job": run_job, "script": run_script}
+def run_floor(rows: int, workdir: Path, timing: str) -> dict[str, Any]:
+    """Dagster's own share: `dg.materialize` of four assets that do nothing, chained and
+    partitioned like the sync's, on the same kind of instance. No org, no rows."""
+    del rows, timing  # the floor is the same at every size
+    batches = dg.DynamicPartitionsDefinition(name="batches")
+
+    @dg.asset(partitions_def=batches)
+    def source() -> None:
+        return None
+
+    @dg.asset(partitions_def=batches, deps=[source])
+    def mapped() -> None:
+        return None
+
+    @dg.asset(partitions_def=batches, deps=[mapped])
+    def written() -> None:
+        return None
+
+    @dg.asset(partitions_def=batches, deps=[written])
+    def rejects() -> None:
+        return None
+
+    (workdir / "dagster").mkdir()
+    with dg.DagsterInstance.local_temp(str(workdir / "dagster")) as instance:
+        instance.add_dynamic_partitions("batches", [BATCH])
+        started = time.perf_counter()
+        result = dg.materialize(
+            [source, mapped, written, rejects], instance=instance, partition_key=BATCH
+        )
+        seconds = time.perf_counter() - started
+    assert result.success
+    return {"seconds": seconds, "timing": "none"}
+
+
+CONTENDERS = {"job": run_job, "script": run_script, "floor": run_floor}
 
 
 def child(contender: str, rows: int, timing: str) -> None:
@@ -219,6 +255,7 @@ def main() -> None:
                 timings.add(result.pop("timing"))
                 for key, value in result.items():
                     samples[contender].setdefault(key, Samples()).add(value)
+        timings.discard("none")
         print(f"rows: {rows:,}  rounds: {args.repeat}  sandbox timing: {', '.join(timings)}")
         script_median = samples["script"]["seconds"].median
         for contender, label in (("script", "simple-salesforce script"), ("job", "sf-assets job")):
@@ -230,6 +267,12 @@ def main() -> None:
                 f"client {got['client_mib'].spread('MiB', 0):<22} "
                 f"sandbox {got['sandbox_mib'].spread('MiB', 0)}"
             )
+        floor = samples["floor"]["seconds"]
+        print(
+            f"  {'Dagster floor (no-op job)':<26} {floor.spread():<24} "
+            f"{floor.median / script_median:5.2f}x  of it in the job: "
+            f"{floor.median / samples['job']['seconds'].median:.0%}"
+        )
         rerun = samples["job"]
         share = rerun["rerun_seconds"].median / rerun["seconds"].median
         print(
