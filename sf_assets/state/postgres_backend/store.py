@@ -758,7 +758,7 @@ def _append_ledger(
     no other writer numbers them). A batch's first outcomes are all first attempts, so they
     need no numbering: one COPY straight into the ledger, in key order, so that the b-trees
     keyed by source_key grow at their right edge instead of splitting pages all over (a
-    quarter less time for 1,000,000 rows, BENCHMARKS.md)."""
+    1,000,000-row writeback about a fifth faster, BENCHMARKS.md)."""
     found = connection.execute(
         "SELECT now(), EXISTS (SELECT 1 FROM write_ledger WHERE sync = %s AND batch = %s)",
         [sync, batch],
