@@ -185,33 +185,28 @@ def run_floor(rows: int, workdir: Path, timing: str) -> dict[str, Any]:
     partitioned like the sync's, on the same kind of instance. No org, no rows."""
     del rows, timing  # the floor is the same at every size
     batches = dg.DynamicPartitionsDefinition(name="batches")
-
-    @dg.asset(partitions_def=batches)
-    def source() -> None:
-        return None
-
-    @dg.asset(partitions_def=batches, deps=[source])
-    def mapped() -> None:
-        return None
-
-    @dg.asset(partitions_def=batches, deps=[mapped])
-    def written() -> None:
-        return None
-
-    @dg.asset(partitions_def=batches, deps=[written])
-    def rejects() -> None:
-        return None
+    steps: list[dg.AssetsDefinition] = []
+    for name in ("source", "mapped", "written", "rejects"):
+        steps.append(no_op_asset(name, batches, steps[-1:]))
 
     (workdir / "dagster").mkdir()
     with dg.DagsterInstance.local_temp(str(workdir / "dagster")) as instance:
         instance.add_dynamic_partitions("batches", [BATCH])
         started = time.perf_counter()
-        result = dg.materialize(
-            [source, mapped, written, rejects], instance=instance, partition_key=BATCH
-        )
+        result = dg.materialize(steps, instance=instance, partition_key=BATCH)
         seconds = time.perf_counter() - started
     assert result.success
     return {"seconds": seconds, "timing": "none"}
+
+
+def no_op_asset(
+    name: str, partitions: dg.PartitionsDefinition, upstream: list[dg.AssetsDefinition]
+) -> dg.AssetsDefinition:
+    @dg.asset(name=name, partitions_def=partitions, deps=upstream)
+    def step() -> None:
+        return None
+
+    return step
 
 
 CONTENDERS = {"job": run_job, "script": run_script, "floor": run_floor}

@@ -99,7 +99,7 @@ def refused_check(staging: StateStore, sync: str, batch: str) -> dg.AssetCheckRe
     """WARN when rows of the batch are not written (latest attempt per key refused by
     Salesforce, or never sent), with the top codes and the next step."""
     unwritten = staging.latest_outcomes(sync, batch, UNWRITTEN_STATUSES)
-    refused = unwritten.filter(pl.col("status") == "failed") if unwritten.height else unwritten
+    refused = unwritten.filter(pl.col("status") == "failed")
     metadata: dict[str, object] = {
         "rows not written": unwritten.height,
         "refused by Salesforce": refused.height,
