@@ -22,6 +22,12 @@ from tests.worker import WorkerPool
 pytest_plugins = ["tests.support.postgres"]
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Tests marked `slow` (minutes of real processes each) start first: started last, one of
+    them would run alone at the end while the other workers sit idle."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def isolated_environment() -> Iterator[None]:
     """Commands under test load `.env` files into the process's environment: put it back

@@ -21,6 +21,8 @@ from tests.deploy.test_topology import ROWS_PER_BATCH, SYNC, environment, projec
 from tests.salesforce.writer.test_exactly_once import wait_for
 from tests.support.postgres import database_url
 
+pytestmark = [pytest.mark.slow, pytest.mark.xdist_group("deploy")]  # see test_topology.py
+
 HOLD = {"path_contains": "composite/sobjects", "method": "POST"}
 
 

@@ -53,6 +53,7 @@ class Topology:
     home: Path
     env: dict[str, str]
     workspace: Path
+    logs: Path
     processes: list[subprocess.Popen[bytes]] = field(default_factory=list)
 
     def instance(self) -> dg.DagsterInstance:
@@ -113,9 +114,9 @@ def topology(folder: Path, env: dict[str, str], postgres_url: str) -> Iterator[T
     # dagster-postgres creates its tables on first use: once, here, not by three processes.
     with dg.DagsterInstance.from_config(str(home)):
         pass
-    started = Topology(home, env, workspace)
     logs = folder / "logs"
     logs.mkdir()
+    started = Topology(home, env, workspace, logs)
     try:
         started.processes.append(
             _start(
@@ -199,16 +200,31 @@ def _stop_worker(pid: str | None) -> None:
         os.kill(int(pid), signal.SIGKILL)
 
 
-def wait_for_runs(instance: dg.DagsterInstance, count: int, timeout: float) -> list[dg.DagsterRun]:
-    """Once at least `count` runs exist and all have finished: every run."""
+def wait_for_runs(
+    running: Topology, instance: dg.DagsterInstance, count: int, timeout: float
+) -> list[dg.DagsterRun]:
+    """Once at least `count` runs exist and all have finished: every run. If they do not, the
+    error shows the daemon's last lines about each unfinished run (its run and step workers
+    write there), so that a slow run can be told from a stuck one."""
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         runs = instance.get_runs()
         if len(runs) >= count and all(run.status in FINISHED for run in runs):
             return runs
         time.sleep(1)
-    statuses = {run.run_id: run.status.value for run in instance.get_runs()}
-    raise AssertionError(f"runs did not finish in {timeout:.0f} s: {statuses}")
+    runs = instance.get_runs()
+    statuses = {run.run_id: run.status.value for run in runs}
+    daemon = (running.logs / "daemon.log").read_text(errors="replace").splitlines()
+    unfinished = "\n".join(
+        line
+        for run in runs
+        if run.status not in FINISHED
+        for line in [line for line in daemon if run.run_id in line][-15:]
+    )
+    raise AssertionError(
+        f"runs did not finish in {timeout:.0f} s: {statuses}\nthe daemon on the unfinished "
+        f"runs:\n{unfinished}"
+    )
 
 
 def failure_messages(instance: dg.DagsterInstance, run_id: str) -> str:
