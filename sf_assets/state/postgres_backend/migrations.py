@@ -2,9 +2,10 @@
 
 PostgreSQL starts at the tables of the DuckDB file's version 3 (`duckdb_backend.migrations`;
 there were never older PostgreSQL stores to adopt); later versions are PostgreSQL's own: the
-indexes that its ledger's write speed and lookups need, and what they rely on. Migrating takes a transaction-level advisory lock first, so many
-processes starting at once (a daemon, a code server, the steps of a run) apply each migration
-exactly once; DDL is transactional in PostgreSQL, so a store is always at one known version.
+indexes that its ledger's write speed and lookups need, and what they rely on. Migrating takes
+a transaction-level advisory lock first, so many processes starting at once (a daemon, a code
+server, the steps of a run) apply each migration exactly once; DDL is transactional in
+PostgreSQL, so a store is always at one known version.
 """
 
 from __future__ import annotations
