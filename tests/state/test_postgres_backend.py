@@ -63,7 +63,7 @@ def test_the_unwritten_keys_of_a_written_batch_are_read_through_their_own_index(
     postgres_url: str,
 ) -> None:
     """The WARN check and S/rejects ask for a batch's few unwritten keys; without their index
-    PostgreSQL visits every row of the batch (0.3 s for 1,000,000, BENCHMARKS.md)."""
+    PostgreSQL visits every row of the batch (about 0.6 s for 1,000,000, BENCHMARKS.md)."""
     store = PostgresStateStore(url=postgres_url)
     lease = hold(store, "s", "b1")
     written = outcomes([f"k{i}" for i in range(2000)], "created")
