@@ -7,6 +7,7 @@ import psycopg
 
 from sf_assets.state import UNWRITTEN_STATUSES, PostgresStateStore
 from sf_assets.state.postgres_backend.migrations import LATEST, MIGRATIONS
+from sf_assets.state.postgres_backend.store import LATEST_WITH_STATUS
 from tests.state.test_store import hold, outcomes
 
 
@@ -72,8 +73,7 @@ def test_the_unwritten_keys_of_a_written_batch_are_read_through_their_own_index(
     assert store.latest_outcomes("s", "b1", UNWRITTEN_STATUSES)["source_key"].to_list() == ["k7"]
     with store.connect() as connection:
         plan = connection.execute(
-            "EXPLAIN SELECT source_key FROM write_ledger "
-            "WHERE sync = 's' AND batch = 'b1' AND status = ANY(%s)",
-            [list(UNWRITTEN_STATUSES)],
+            f"EXPLAIN {LATEST_WITH_STATUS}",
+            {"sync": "s", "batch": "b1", "statuses": list(UNWRITTEN_STATUSES)},
         ).fetchall()
     assert "write_ledger_unwritten" in "\n".join(row[0] for row in plan)

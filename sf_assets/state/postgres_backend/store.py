@@ -126,6 +126,16 @@ LEASE_COLUMNS = (
     "sync, batch, run_id, token, host, pid, process_started, acquired_at, "
     "extract(epoch FROM clock_timestamp() - heartbeat_at)::float8 AS heartbeat_age"
 )
+# A batch's latest outcomes with given statuses: the few rows with them (through the index
+# of unwritten rows, for the statuses it covers), less those a later attempt replaced. No sort
+# of the whole batch, which for a written million-row batch took longer than the rest.
+LATEST_WITH_STATUS = (
+    "SELECT DISTINCT ON (source_key) * FROM write_ledger AS l "
+    "WHERE sync = %(sync)s AND batch = %(batch)s AND status = ANY(%(statuses)s) "
+    "AND NOT EXISTS (SELECT 1 FROM write_ledger AS later WHERE later.sync = %(sync)s "
+    "AND later.batch = %(batch)s AND later.source_key = l.source_key "
+    "AND later.attempt > l.attempt) ORDER BY source_key, attempt DESC"
+)
 
 _migrated: set[str] = set()
 _migrated_lock = threading.Lock()
@@ -315,14 +325,8 @@ class PostgresStateStore(StateStore):
         )
         if statuses is None:
             return self._frame(latest, [sync, batch], LEDGER_SCHEMA)
-        # The few rows with those statuses, less those a later attempt replaced: no sort of
-        # the whole batch, which for a written million-row batch took longer than the rest.
         return self._frame(
-            "SELECT DISTINCT ON (source_key) * FROM write_ledger AS l "
-            "WHERE sync = %(sync)s AND batch = %(batch)s AND status = ANY(%(statuses)s) "
-            "AND NOT EXISTS (SELECT 1 FROM write_ledger AS later WHERE later.sync = %(sync)s "
-            "AND later.batch = %(batch)s AND later.source_key = l.source_key "
-            "AND later.attempt > l.attempt) ORDER BY source_key, attempt DESC",
+            LATEST_WITH_STATUS,
             {"sync": sync, "batch": batch, "statuses": list(statuses)},
             LEDGER_SCHEMA,
         )
@@ -777,7 +781,7 @@ def _append_ledger(
     assert found is not None  # a SELECT without FROM always has its one row
     now, recorded = found
     other = (pl.col("status") == "created") & (pl.col("operation").fill_null("") != "insert")
-    if not incoming.filter(other).is_empty():  # see created_keys
+    if incoming.select(other.any()).item():  # see created_keys
         connection.execute(
             "INSERT INTO batches_with_other_creations VALUES (%s, %s) ON CONFLICT DO NOTHING",
             [sync, batch],
