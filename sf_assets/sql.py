@@ -1,13 +1,18 @@
 """DuckDB helpers shared by the warehouse readers and the embedded state store: quoting names
-and values, and fetching a single row the way DuckDB 2 wants it (a result must be read to its
-end before the connection runs anything else)."""
+and values, fetching a single row the way DuckDB 2 wants it (a result must be read to its
+end before the connection runs anything else), and opening a file that other processes open
+too."""
 
 from __future__ import annotations
 
+import contextlib
+import os
+import threading
+from pathlib import Path
 from typing import Any
 
 import duckdb
-from tenacity import Retrying, retry_if_exception_type, stop_after_delay, wait_random_exponential
+from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
 
 def quote_identifier(name: str) -> str:
@@ -26,16 +31,46 @@ def first_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
     return rows[0] if rows else None
 
 
-def open_waiting(path: str, *, wait_seconds: float = 120) -> duckdb.DuckDBPyConnection:
+def open_waiting(
+    path: str, *, wait_seconds: float = 120, mode: int | None = None
+) -> duckdb.DuckDBPyConnection:
     """A read-write connection to a DuckDB file, waiting (with backoff) while another process
-    holds its lock: DuckDB lets one process at a time write a file."""
+    holds its lock: DuckDB lets one process at a time write a file. A file that does not exist
+    yet is created whole first (with `mode`, when given), so that a process opening it at the
+    same moment finds a database."""
+    file = Path(path)
+    if not file.exists():
+        _create_whole(file, mode)
     retrying = Retrying(
-        retry=retry_if_exception_type(duckdb.IOException),
+        retry=retry_if_exception(is_locked),
         wait=wait_random_exponential(multiplier=0.02, max=1.0),
         stop=stop_after_delay(wait_seconds),
         reraise=True,
     )
     return retrying(duckdb.connect, path)
+
+
+def is_locked(error: BaseException) -> bool:
+    """Whether DuckDB refused a file because another process holds it."""
+    return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
+
+
+def _create_whole(file: Path, mode: int | None) -> None:
+    """DuckDB creates a file before it locks it and writes its header, so a second process
+    that opens it in between (two runs' first steps a tenth of a second apart) finds "not a
+    valid DuckDB database file". The file is made under a name of its own and linked into
+    place, which fails harmlessly when another process got there first."""
+    file.parent.mkdir(parents=True, exist_ok=True)
+    draft = file.with_name(f".{file.name}.{os.getpid()}.{threading.get_ident()}.new")
+    try:
+        duckdb.connect(str(draft)).close()
+        if mode is not None:
+            os.chmod(draft, mode)
+        with contextlib.suppress(FileExistsError):
+            os.link(draft, file)
+    finally:
+        for leftover in (draft, draft.with_name(draft.name + ".wal")):
+            leftover.unlink(missing_ok=True)
 
 
 def add_missing_columns(

@@ -87,6 +87,35 @@ def test_the_file_is_private_to_its_owner(tmp_path: Path) -> None:
     assert stat.S_IMODE(Path(store.path).stat().st_mode) == 0o600
 
 
+def test_the_file_appears_whole_so_a_process_opening_it_meanwhile_finds_a_database(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """DuckDB creates a file before it writes the header, and a second process that opened
+    it in between (two runs' first steps 0.1 s apart) failed with "not a valid DuckDB
+    database file". Every path DuckDB is asked to open is looked at as that second process
+    would see it at that moment."""
+    path = tmp_path / "state" / "staging.duckdb"
+    seen: list[str] = []
+    connect = duckdb.connect
+
+    def looking(database: str, *args, **kwargs):
+        if path.exists():
+            with connect(str(path), read_only=True) as other:
+                other.execute("SELECT 1")
+            seen.append("whole")
+        else:
+            assert Path(database) != path, "DuckDB was asked to create the state file in place"
+            seen.append("absent")
+        return connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(duckdb, "connect", looking)
+    DuckDBStateStore(path=str(path)).replace_batch("s", "source", "b1", pl.DataFrame({"id": [1]}))
+    monkeypatch.undo()
+    assert seen[0] == "absent" and "whole" in seen
+    assert DuckDBStateStore(path=str(path)).load_batch("s", "source", "b1")["id"].to_list() == [1]
+    assert [p.name for p in path.parent.iterdir()] == ["staging.duckdb"], "no draft is left"
+
+
 def versions(path: str) -> list[int]:
     with duckdb.connect(path, read_only=True) as connection:
         return [

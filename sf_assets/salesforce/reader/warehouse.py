@@ -47,7 +47,6 @@ class Warehouse:
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         connection = open_waiting(str(self.path))
         try:
             connection.execute("SET TimeZone = 'UTC'")

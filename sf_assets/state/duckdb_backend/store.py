@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import json
-import os
 import re
 import threading
 import time
@@ -26,9 +25,8 @@ from typing import Any, TypeVar
 import duckdb
 import polars as pl
 from pydantic import Field
-from tenacity import Retrying, retry_if_exception, stop_after_delay, wait_random_exponential
 
-from sf_assets.sql import add_missing_columns, first_row, quote_identifier
+from sf_assets.sql import add_missing_columns, first_row, open_waiting, quote_identifier
 from sf_assets.state.duckdb_backend.migrations import migrate
 from sf_assets.state.model import (
     SENT,
@@ -91,22 +89,10 @@ class DuckDBStateStore(StateStore):
             connection.close()
 
     def _open(self) -> duckdb.DuckDBPyConnection:
-        path = Path(self.path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        creating = not path.exists()
-        retrying = Retrying(
-            retry=retry_if_exception(_locked),
-            wait=wait_random_exponential(multiplier=0.02, max=1.0),
-            stop=stop_after_delay(self.lock_wait_seconds),
-            reraise=True,
-        )
         try:
-            connection = retrying(duckdb.connect, self.path)
+            return open_waiting(self.path, wait_seconds=self.lock_wait_seconds, mode=FILE_MODE)
         except duckdb.IOException as error:
             raise self._unopenable(error) from None
-        if creating:
-            os.chmod(path, FILE_MODE)
-        return connection
 
     def _unopenable(self, error: duckdb.IOException) -> StateError:
         holder = LOCK_HOLDER.search(str(error))
@@ -605,10 +591,6 @@ class DuckDBStateStore(StateStore):
                 [stream],
             ).fetchall()
         return [CursorCommit(json.loads(text), run_id, at) for text, run_id, at in rows]
-
-
-def _locked(error: BaseException) -> bool:
-    return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
 
 
 def _rollback(connection: duckdb.DuckDBPyConnection) -> None:
