@@ -9,6 +9,7 @@ from sf_assets.assets.lineage import source_deps
 from sf_assets.assets.metadata import source_label
 from sf_assets.assets.partitions import batch_of
 from sf_assets.sources import Dataset
+from sf_assets.sources.staged import stage_source
 from sf_assets.specs import LoadedSpec
 from sf_assets.state import StateStore
 from sf_assets.state.placement import require_shared_state
@@ -31,12 +32,13 @@ def source_asset(loaded: LoadedSpec, common: dict[str, Any]) -> dg.AssetsDefinit
         batch = batch_of(context)
         dataset = Dataset(loaded)
         frame = dataset.read_batch(batch) if spec.batched else dataset.read_all()
-        staging.replace_batch(name, "source", batch, frame)
+        restaged = stage_source(staging, name, batch, frame)
         return dg.MaterializeResult(
             metadata={
                 "batch": batch,
                 "rows": frame.height,
                 "columns": ", ".join(c for c in frame.columns if c != "_row"),
+                "staged": "yes" if restaged else "no: the same rows are staged already",
             }
         )
 

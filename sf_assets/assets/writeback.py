@@ -57,6 +57,7 @@ from sf_assets.salesforce.preflight import check_spec
 from sf_assets.salesforce.writer import WriteError, WriteJob, write_batch
 from sf_assets.salesforce.writer.wire import match_text
 from sf_assets.sources import Dataset
+from sf_assets.sources.staged import staged_fingerprint
 from sf_assets.specs import LoadedSpec, SyncSpec
 from sf_assets.state import WRITTEN, StateError, StateStore
 from sf_assets.state.placement import require_shared_state
@@ -112,7 +113,8 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         staging: StateStore = require_shared_state(context, context.resources.staging)
         salesforce: SalesforceResource = getattr(context.resources, sf_key)
         batch = batch_of(context)
-        kept = reuse.reusable(staging, spec, batch)
+        source_rows = staged_fingerprint(staging, name, batch)
+        kept = reuse.reusable(staging, spec, batch, source_rows)
         if kept is not None:
             yield from _mapped_before(spec, staging, batch, kept)
             return
@@ -124,9 +126,8 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         staging.replace_batch(name, "mapped", batch, result.rows)
         staging.replace_batch(name, "mapping_rejects", batch, result.rejects)
         rejected = result.rejects["row"].n_unique() if result.rejects.height else 0
-        reuse.remember(
-            staging, spec, batch, reuse.Mapped(frame.height, result.rows.height, rejected)
-        )
+        counts = reuse.Mapped(frame.height, result.rows.height, rejected)
+        reuse.remember(staging, spec, batch, source_rows, counts)
         yield dg.MaterializeResult(
             metadata={
                 "batch": batch,
@@ -162,7 +163,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         batch = batch_of(context)
         resend = resend_mode(spec, config)
         if resend == "unsent" and not (config.retry_rejects_only or config.plan_only):
-            kept = reuse.reusable(staging, spec, batch)
+            kept = reuse.settled(staging, spec, batch)
             if kept is not None:  # every row is settled: nothing to send, nothing to call
                 yield dg.MaterializeResult(metadata=_written_before(spec, batch, kept))
                 return
@@ -190,6 +191,8 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
             report = write_batch(job)
         except (WriteError, StateError) as error:
             raise dg.Failure(description=f"sync {name} batch {batch}: {error}") from None
+        if report.status == WRITTEN:
+            reuse.remember_written(staging, spec, batch)
         yield dg.MaterializeResult(
             metadata={
                 "batch": batch,

@@ -1,6 +1,7 @@
-"""An unchanged re-run of a written batch costs no API call: its staged mapping is kept (no
-describe, nothing mapped again) and nothing is sent; a changed spec or an unsettled batch maps
-again. Real Dagster instance, real DuckDB state, the sandbox over HTTPS."""
+"""An unchanged re-run of a written batch costs no API call: its source rows are not staged
+again, its staged mapping is kept (no describe, nothing mapped again) and nothing is sent; rows
+that landed in the batch since, a changed spec or an unsettled batch map again. Real Dagster
+instance, real DuckDB state, the sandbox over HTTPS."""
 
 from __future__ import annotations
 
@@ -8,7 +9,9 @@ import dagster as dg
 
 from tests.assets.test_writeback import (
     GOOD,
+    SYNC,
     batch,
+    contacts,
     definitions,
     metadata,
     project,  # noqa: F401 (fixture)
@@ -35,6 +38,8 @@ def test_an_unchanged_rerun_makes_no_api_call_and_reports_the_batch(project, htt
         mapped, written = metadata(again, "mapped"), metadata(again, "written")
     assert (mapped["rows in"], mapped["mapped"], mapped["rejected"]) == (2, 2, 0)
     assert "kept" in mapped["mapping"]
+    assert metadata(first, "source")["staged"] == "yes"
+    assert metadata(again, "source")["staged"].startswith("no")
     assert written["sent"] == 0 and written["API calls used"] == 0
     assert written["batch written so far"] == 2 and written["batch status"] == "written"
 
@@ -75,3 +80,23 @@ def test_the_writeback_job_runs_its_steps_in_one_process(project):  # noqa: F811
     defs = definitions(project, spec("bulk"))
     job = defs.resolve_job_def("fans_writeback")
     assert job.executor_def is dg.in_process_executor
+
+
+def test_rows_that_land_in_a_written_batch_are_sent_by_its_rerun(project, http):  # noqa: F811
+    late = {"contact_id": "f-3", "last_name": "Three", "email": "three@example.com", "tickets": "3"}
+    write_warehouse(project, batch("b1", GOOD))
+    defs = definitions(project, spec("bulk"))
+    with dg.instance_for_test() as instance:
+        assert run_batch(defs, instance, "b1").success
+        write_warehouse(project, batch("b1", [*GOOD, late]))
+        again = run_batch(defs, instance, "b1")
+        assert again.success
+        source, mapped, written = (metadata(again, s) for s in ("source", "mapped", "written"))
+        third = run_batch(defs, instance, "b1")
+        assert third.success
+    assert (source["staged"], source["rows"]) == ("yes", 3)
+    assert "mapping" not in mapped and mapped["mapped"] == 3
+    assert (written["sent"], written["created"], written["already written"]) == (1, 1, 2)
+    assert sorted(contacts(http)) == ["f-1", "f-2", "f-3"]
+    assert contacts(http)["f-3"]["LastName"] == "Three"
+    assert metadata(third, "written")["API calls used"] == 0, f"{SYNC} settled: nothing to call"

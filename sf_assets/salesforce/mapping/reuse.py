@@ -1,12 +1,19 @@
-"""When a batch need not be mapped again: it is written, and was mapped by the same spec.
+"""When a written batch need not be mapped, or written, again.
 
-A batch is immutable, so once every row of it is settled in the ledger, mapping it again can
-only reproduce the staged rows (and nothing would be sent). Skipping it makes an unchanged
-re-run cost no describe, no login and no pass over the rows. What proves "the same spec" is a
-fingerprint of the spec (and of the mapping rules' version), staged next to the mapped rows
-with their counts after they are stored: a changed mapping, match field or key maps again, and
-so does a batch whose mapped rows were never staged completely. Inserts always map again: their
-blocking check asks the ledger about the batch's match values, which need the describe.
+Re-running a written batch must cost nothing when nothing changed, and must map and send the
+rows that did change: rows that landed in the batch since, or a changed spec. Two records,
+each staged after what it describes, so a crash in between leaves the batch mapped again
+rather than kept:
+
+- the mapping's: a fingerprint of the spec (and of the mapping rules' version) and the
+  fingerprint of the staged source rows it mapped, with the counts. The mapping step keeps the
+  staged mapping when the batch is written, the spec is the same and the source rows are the
+  ones it mapped: mapping them again could only reproduce the staged rows.
+- the write's: the mapping record of the rows the written step last wrote to the end. The
+  written step sends nothing and calls nothing when the staged mapping is the one it wrote.
+
+Inserts always map again: their blocking check asks the ledger about the batch's match values,
+which need the describe.
 """
 
 from __future__ import annotations
@@ -19,10 +26,17 @@ import polars as pl
 from sf_assets.specs import SyncSpec
 from sf_assets.state import WRITTEN, StateStore
 
-KIND = "mapping_spec"  # the staged kind holding the fingerprint and counts
+MAPPING_KIND = "mapping_spec"  # the staged kind holding the mapping record
+WRITTEN_KIND = "written_mapping"  # the mapping record of the rows last written to the end
 # Bump when a change to the mapping rules changes what a spec maps a row to.
 RULES_VERSION = 1
-SCHEMA = {"fingerprint": pl.Utf8, "rows_in": pl.Int64, "mapped": pl.Int64, "rejected": pl.Int64}
+SCHEMA = {
+    "fingerprint": pl.Utf8,
+    "source": pl.Utf8,
+    "rows_in": pl.Int64,
+    "mapped": pl.Int64,
+    "rejected": pl.Int64,
+}
 
 
 @dataclass(frozen=True)
@@ -39,25 +53,56 @@ def fingerprint(spec: SyncSpec) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def remember(staging: StateStore, spec: SyncSpec, batch: str, counts: Mapped) -> None:
-    """Call after the mapped rows and rejects are staged: the fingerprint says they are whole."""
+def remember(
+    staging: StateStore, spec: SyncSpec, batch: str, source: str | None, counts: Mapped
+) -> None:
+    """Call after the mapped rows and rejects are staged: the record says they are whole."""
     frame = pl.DataFrame(
-        [[fingerprint(spec), counts.rows_in, counts.mapped, counts.rejected]],
+        [[fingerprint(spec), source, counts.rows_in, counts.mapped, counts.rejected]],
         schema=SCHEMA,
         orient="row",
     )
-    staging.replace_batch(spec.name, KIND, batch, frame)
+    staging.replace_batch(spec.name, MAPPING_KIND, batch, frame)
 
 
-def reusable(staging: StateStore, spec: SyncSpec, batch: str) -> Mapped | None:
-    """The staged mapping's counts when the batch is written and was mapped by this spec."""
+def reusable(staging: StateStore, spec: SyncSpec, batch: str, source: str | None) -> Mapped | None:
+    """The staged mapping's counts when the batch is written and this spec mapped these rows."""
+    kept = _kept_mapping(staging, spec, batch)
+    if kept is None or source is None or kept["source"][0] != source:
+        return None
+    return _counts(kept)
+
+
+def remember_written(staging: StateStore, spec: SyncSpec, batch: str) -> None:
+    """Call when the batch is written: the staged mapping is the one that was written."""
+    kept = staging.load_batch(spec.name, MAPPING_KIND, batch)
+    staging.replace_batch(spec.name, WRITTEN_KIND, batch, kept)
+
+
+def settled(staging: StateStore, spec: SyncSpec, batch: str) -> Mapped | None:
+    """The staged mapping's counts when it is the mapping last written to the end."""
+    kept = _kept_mapping(staging, spec, batch)
+    if kept is None:
+        return None
+    wrote = staging.load_batch(spec.name, WRITTEN_KIND, batch)
+    if wrote.columns != kept.columns or not wrote.equals(kept):
+        return None
+    return _counts(kept)
+
+
+def _kept_mapping(staging: StateStore, spec: SyncSpec, batch: str) -> pl.DataFrame | None:
+    """The batch's mapping record when the batch is written and this spec made it."""
     if not spec.batched or spec.target.operation == "insert":
         return None
     statuses = staging.batch_statuses(spec.name)
     status = statuses.filter(pl.col("batch") == batch)["status"].to_list()
     if status != [WRITTEN]:
         return None
-    kept = staging.load_batch(spec.name, KIND, batch)
-    if kept.height != 1 or kept["fingerprint"][0] != fingerprint(spec):
+    kept = staging.load_batch(spec.name, MAPPING_KIND, batch)
+    if kept.height != 1 or "source" not in kept.columns:  # none, or from before the source
         return None
+    return kept if kept["fingerprint"][0] == fingerprint(spec) else None
+
+
+def _counts(kept: pl.DataFrame) -> Mapped:
     return Mapped(int(kept["rows_in"][0]), int(kept["mapped"][0]), int(kept["rejected"][0]))
