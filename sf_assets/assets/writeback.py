@@ -49,7 +49,7 @@ from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.describe import ObjectInfo, UnknownObjectError
 from sf_assets.salesforce.describe_cache import DescribeCache
 from sf_assets.salesforce.errors import OutcomeUnknown, SalesforceApiError
-from sf_assets.salesforce.mapping import map_batch, reuse
+from sf_assets.salesforce.mapping import MappedBatch, map_batch, reuse
 from sf_assets.salesforce.object_setup import ObjectSetupError, ensure_object
 from sf_assets.salesforce.options import ApiOptions
 from sf_assets.salesforce.plan import plan_write, write_job
@@ -118,20 +118,16 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         if kept is not None:
             yield from _mapped_before(spec, staging, batch, kept)
             return
-        frame = staging.load_batch(name, "source", batch)
-        setup = _set_up_object(loaded, salesforce.client(), frame)
-        obj = _describe(spec, batch, salesforce, context)
-        _preflight(spec, obj, frame)
-        result = map_batch(spec, obj, frame, batch)
+        result, rows_in, obj, setup = _map_staged(loaded, staging, batch, salesforce, context)
         staging.replace_batch(name, "mapped", batch, result.rows)
         staging.replace_batch(name, "mapping_rejects", batch, result.rejects)
         rejected = result.rejects["row"].n_unique() if result.rejects.height else 0
-        counts = reuse.Mapped(frame.height, result.rows.height, rejected)
+        counts = reuse.Mapped(rows_in, result.rows.height, rejected)
         reuse.remember(staging, spec, batch, source_rows, counts)
         yield dg.MaterializeResult(
             metadata={
                 "batch": batch,
-                "rows in": frame.height,
+                "rows in": rows_in,
                 "mapped": result.rows.height,
                 "rejected": result.rejects.height,
                 "rejected by reason": counts_by(result.rejects, "code"),
@@ -140,7 +136,7 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
                 **setup,
             }
         )
-        yield reject_share(spec, frame.height, result.rejects)
+        yield reject_share(spec, rows_in, result.rejects)
         if spec.target.operation == "insert":
             values = _match_values(spec, obj, result.rows)
             yield keys_of_other_syncs(spec, staging, values)
@@ -306,6 +302,24 @@ def build_writeback(loaded: LoadedSpec) -> dg.Definitions:
         jobs=[job, retry_job(spec, assets)],
         sensors=sensors,
     )
+
+
+def _map_staged(
+    loaded: LoadedSpec,
+    staging: StateStore,
+    batch: str,
+    salesforce: SalesforceResource,
+    context: dg.AssetExecutionContext,
+) -> tuple[MappedBatch, int, ObjectInfo, dict[str, str]]:
+    """The staged source rows mapped, and how many there were. The source frame is let go
+    here, before the mapped rows are staged: holding both while DuckDB takes the copy was the
+    step's peak memory at 1,000,000 rows."""
+    spec = loaded.spec
+    frame = staging.load_batch(spec.name, "source", batch)
+    setup = _set_up_object(loaded, salesforce.client(), frame)
+    obj = _describe(spec, batch, salesforce, context)
+    _preflight(spec, obj, frame)
+    return map_batch(spec, obj, frame, batch), frame.height, obj, setup
 
 
 def _mapped_before(

@@ -217,8 +217,9 @@ def report(ctx: WriteContext, already: int, started: float) -> WriteReport:
     """Counts from what the writer holds: the batch's latest outcomes before this run,
     overlaid with every outcome this run recorded (the ledger is not read back)."""
     job = ctx.job
-    latest = latest_outcomes(ctx)
-    mine = this_run(ctx)["status"]
+    recorded = this_run(ctx)
+    latest = latest_outcomes(ctx, recorded)
+    mine = recorded["status"]
     settled = latest.filter(pl.col("status").is_in(list(SUCCESS_STATUSES)))["source_key"]
     failures = (
         latest.filter(pl.col("status") == "failed")
@@ -259,12 +260,13 @@ def this_run(ctx: WriteContext) -> pl.DataFrame:
     """The last outcome this run recorded for each key it recorded one for."""
     if not ctx.recorded:
         return pl.DataFrame(schema=ctx.before.schema)
-    return pl.concat(ctx.recorded).unique("source_key", keep="last", maintain_order=True)
+    return pl.concat(ctx.recorded).unique("source_key", keep="last")  # any order: counts
 
 
-def latest_outcomes(ctx: WriteContext) -> pl.DataFrame:
-    """The batch's latest outcome per key, as the ledger now holds it."""
-    mine = this_run(ctx)
+def latest_outcomes(ctx: WriteContext, mine: pl.DataFrame) -> pl.DataFrame:
+    """The batch's latest outcome per key, as the ledger now holds it, from `this_run`."""
+    if ctx.before.is_empty():  # the batch's first write: no copy of this run's outcomes
+        return mine
     earlier = ctx.before.join(mine.select("source_key"), on="source_key", how="anti")
     return pl.concat([earlier, mine.cast(earlier.schema)])
 
