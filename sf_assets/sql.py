@@ -42,7 +42,7 @@ def open_waiting(
     if not file.exists():
         _create_whole(file, mode)
     retrying = Retrying(
-        retry=retry_if_exception(is_locked),
+        retry=retry_if_exception(_is_locked),
         wait=wait_random_exponential(multiplier=0.02, max=1.0),
         stop=stop_after_delay(wait_seconds),
         reraise=True,
@@ -50,7 +50,7 @@ def open_waiting(
     return retrying(duckdb.connect, path)
 
 
-def is_locked(error: BaseException) -> bool:
+def _is_locked(error: BaseException) -> bool:
     """Whether DuckDB refused a file because another process holds it."""
     return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
 

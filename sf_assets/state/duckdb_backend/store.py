@@ -639,6 +639,17 @@ def _listed(values: Sequence[str]) -> str:
     return ", ".join(f"'{value}'" for value in values)
 
 
+# Each incoming key's latest attempt so far in the batch (only the incoming keys are looked at).
+PREVIOUS_ATTEMPTS = """
+    LEFT JOIN (
+        SELECT source_key, max(attempt) AS attempt FROM write_ledger
+        WHERE sync = $sync AND batch = $batch
+          AND source_key IN (SELECT source_key FROM incoming)
+        GROUP BY source_key
+    ) AS previous USING (source_key)
+"""
+
+
 def _append_ledger(
     connection: duckdb.DuckDBPyConnection,
     sync: str,
@@ -655,27 +666,12 @@ def _append_ledger(
         "SELECT 1 FROM write_ledger WHERE sync = $sync AND batch = $batch LIMIT 1",
         {"sync": sync, "batch": batch},
     )
-    if first_row(recorded) is None:
-        connection.execute(
-            "INSERT INTO write_ledger BY NAME SELECT incoming.*, $sync AS sync, "
-            "$batch AS batch, $run_id AS run_id, 1 AS attempt, now() AS written_at "
-            "FROM incoming",
-            params,
-        )
-        return
+    numbered = first_row(recorded) is not None
+    attempt = "(coalesce(previous.attempt, 0) + 1)::INTEGER" if numbered else "1"
     connection.execute(
-        """
-        INSERT INTO write_ledger BY NAME
-        SELECT incoming.*, $sync AS sync, $batch AS batch, $run_id AS run_id,
-               (coalesce(previous.attempt, 0) + 1)::INTEGER AS attempt, now() AS written_at
-        FROM incoming
-        LEFT JOIN (
-            SELECT source_key, max(attempt) AS attempt FROM write_ledger
-            WHERE sync = $sync AND batch = $batch
-              AND source_key IN (SELECT source_key FROM incoming)
-            GROUP BY source_key
-        ) AS previous USING (source_key)
-        """,
+        "INSERT INTO write_ledger BY NAME SELECT incoming.*, $sync AS sync, $batch AS batch, "
+        f"$run_id AS run_id, {attempt} AS attempt, now() AS written_at FROM incoming "
+        + (PREVIOUS_ATTEMPTS if numbered else ""),
         params,
     )
 
