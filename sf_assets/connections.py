@@ -26,7 +26,7 @@ from resources.emarsys import EmarsysResource
 from resources.salesforce import SalesforceResource
 from sf_assets.project import in_project, project_dir
 from sf_assets.specs import LoadedSpec
-from sf_assets.state import DuckDBStateStore, PostgresStateStore, StateStore
+from sf_assets.state import DuckDBStateStore, StateStore
 
 ENV_FILE = ".env"
 SECRETS = ("password", "security_token", "client_secret", "refresh_token", "session_id")
@@ -261,6 +261,8 @@ def staging_from_env(*, resolved: bool = False) -> StateStore:
             )
         schema = os.environ.get(STATE_SCHEMA) or "sf_assets"
         wait = os.environ.get(STATE_CONNECT_WAIT)
+        from sf_assets.state.postgres_backend import PostgresStateStore
+
         return PostgresStateStore(
             url=url if resolved else dg.EnvVar(STATE_URL),
             db_schema=schema,

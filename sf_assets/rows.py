@@ -25,6 +25,14 @@ ROW, KEY, HASH = "_row", "_key", "_hash"
 FIELD_SEPARATOR = "\x1e"
 
 
+def repeated(hashed: pl.Expr) -> pl.Expr:
+    """Whether a row's 64-bit hash is another row's too: the candidates for a repeated value.
+    Sorting hashes is far cheaper than grouping the text they hash, and a collision only makes
+    a candidate, which the caller then compares by its value."""
+    in_order = hashed.sort()
+    return hashed.is_in(in_order.filter(in_order == in_order.shift(1)).implode())
+
+
 def reject_reason(sync: str, batch: str) -> pl.Expr:
     """`<sync> batch <b> row <n> (key <k>): column '<c>' -> <Field>: <problem>`, from the
     columns of a reject frame plus `problem`; every target phrases rejects this way."""

@@ -11,6 +11,9 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import Any
 
 import requests
@@ -42,7 +45,10 @@ class Api:
         self.calls = 0
         self.usage: str | None = None  # the last Sforce-Limit-Info seen, e.g. api-usage=18/15000
         self._client: Salesforce | None = None
-        self._thread = threading.get_ident()
+        # The threads whose calls are this piece of work's: the client's session is shared
+        # with other work in the process, so the response hook counts only these.
+        self._threads = {threading.get_ident()}
+        self._lock = threading.RLock()
         self._hooked: list[requests.Session] = []
         self._session_ids: list[str] = []
 
@@ -59,10 +65,11 @@ class Api:
 
     @property
     def client(self) -> Salesforce:
-        if self._client is None:
-            self._use(self.salesforce.client())
-        assert self._client is not None
-        return self._client
+        with self._lock:
+            if self._client is None:
+                self._use(self.salesforce.client())
+            assert self._client is not None
+            return self._client
 
     def _use(self, client: Salesforce) -> None:
         self._client = client
@@ -72,13 +79,35 @@ class Api:
             self._hooked.append(client.session)
 
     def _count(self, response: requests.Response, *args: Any, **kwargs: Any) -> None:
-        if threading.get_ident() == self._thread:
-            self.calls += 1
-            self.usage = response.headers.get("Sforce-Limit-Info", self.usage)
+        if threading.get_ident() in self._threads:
+            with self._lock:
+                self.calls += 1
+                self.usage = response.headers.get("Sforce-Limit-Info", self.usage)
 
-    def relogin(self) -> None:
-        self.log.warning("Salesforce session expired or was revoked; logging in again")
-        self._use(self.salesforce.fresh_client())
+    @contextmanager
+    def threads(self, workers: int) -> Iterator[ThreadPoolExecutor]:
+        """A pool for calls made side by side, counted as this piece of work's."""
+        adopted: set[int] = set()
+
+        def adopt() -> None:
+            with self._lock:
+                adopted.add(threading.get_ident())
+                self._threads.add(threading.get_ident())
+
+        try:
+            with ThreadPoolExecutor(workers, "sf-call", initializer=adopt) as pool:
+                yield pool
+        finally:
+            with self._lock:
+                self._threads -= adopted
+
+    def relogin(self, stale: str | None = None) -> None:
+        """Log in again, unless another call already replaced the `stale` session."""
+        with self._lock:
+            if stale is not None and self._client and self._client.session_id != stale:
+                return
+            self.log.warning("Salesforce session expired or was revoked; logging in again")
+            self._use(self.salesforce.fresh_client())
 
     # -- calls ------------------------------------------------------------------------------
 
@@ -127,7 +156,7 @@ class Api:
             raise OutcomeUnknown(f"{what}: HTTP {response.status_code}, outcome unknown")
         error = self._error(response, what)
         if error.code == "INVALID_SESSION_ID":
-            self.relogin()
+            self.relogin(stale=client.session_id)
         raise error
 
     def _url(self, client: Salesforce, path: str) -> str:

@@ -91,6 +91,14 @@ class SyncSpec(DatasetSync):
         description="With api: auto, the rows to send from which Bulk API 2.0 is used instead "
         "of REST (sObject Collections); unset: sf-assets' measured default.",
     )
+    rest_parallel_calls: int = Field(
+        5,
+        ge=1,
+        le=10,
+        description="sObject Collections calls sent side by side. An org serves concurrent "
+        "requests in parallel (only calls running over 20 s count against its limit of 25); "
+        "set 1 when rows share parent records and fail with UNABLE_TO_LOCK_ROW.",
+    )
     null_values: Literal["clear", "ignore"] = Field(
         "clear",
         description="What a null source value does to the target field on update: clear it "

@@ -20,7 +20,6 @@ from sf_assets.state.model import (
     StateLocked,
     UploadConflict,
 )
-from sf_assets.state.postgres_backend import PostgresStateStore
 from sf_assets.state.store import StateStore
 
 __all__ = [
@@ -43,3 +42,14 @@ __all__ = [
     "StateStore",
     "UploadConflict",
 ]
+
+
+def __getattr__(name: str) -> object:
+    """`PostgresStateStore` on first use: psycopg takes a fifth of a second to import, which
+    every process of a deployment on the DuckDB state (each run, sensor and code server) would
+    otherwise pay."""
+    if name == "PostgresStateStore":
+        from sf_assets.state.postgres_backend import PostgresStateStore
+
+        return PostgresStateStore
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

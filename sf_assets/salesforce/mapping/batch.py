@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import polars as pl
 
 from sf_assets.names import did_you_mean
-from sf_assets.rows import KEY, REJECT_SCHEMA, ROW, content_hash, reject_reason
+from sf_assets.rows import KEY, REJECT_SCHEMA, ROW, content_hash, reject_reason, repeated
 from sf_assets.salesforce.describe import DECIMAL_TYPES, FieldInfo, ObjectInfo
 from sf_assets.salesforce.mapping.rules import (
     Checked,
@@ -235,13 +235,9 @@ def _key_check(
         and any(t.column == column and t.field == match for t in targets)
     )
     compared = scope.keep(key.str.to_lowercase()) if folds_case else key
-    # Sorting 64-bit hashes is much cheaper than grouping text; a hash seen twice (polars'
-    # own, stable in this process only) marks candidates, and the keys themselves are
-    # counted among those alone, so a collision of hashes never rejects a row.
-    hashed = scope.keep(compared.hash())
-    in_order = hashed.sort()
-    repeated = in_order.filter(in_order == in_order.shift(1))
-    candidate = scope.keep(hashed.is_in(repeated.implode()))
+    # A hash seen twice (polars' own, stable in this process only) marks candidates, and the
+    # keys themselves are counted among those alone, so a collision never rejects a row.
+    candidate = scope.keep(repeated(scope.keep(compared.hash())))
     count = scope.sparse(pl.len().over(compared), where=candidate, default=1)
     duplicate = pl.format("key {} appears {} times in the batch", quoted(key), count)
     if folds_case and match is not None:

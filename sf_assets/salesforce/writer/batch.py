@@ -17,6 +17,7 @@ from functools import partial
 
 import polars as pl
 
+from sf_assets.rows import repeated
 from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.errors import BulkJobTimedOut, OutcomeUnknown, SalesforceApiError
 from sf_assets.salesforce.retry import reason
@@ -260,7 +261,14 @@ def this_run(ctx: WriteContext) -> pl.DataFrame:
     """The last outcome this run recorded for each key it recorded one for."""
     if not ctx.recorded:
         return pl.DataFrame(schema=ctx.before.schema)
-    return pl.concat(ctx.recorded).unique("source_key", keep="last")  # any order: counts
+    recorded = pl.concat(ctx.recorded)
+    # A key is recorded twice only when it was sent again (a lock retry, a resumed job), so
+    # only the candidates that hashes find are made unique: no hash table of every key.
+    again = recorded.select(repeated(pl.col("source_key").hash()))["source_key"]
+    if not again.any():
+        return recorded
+    once = recorded.filter(~again)
+    return pl.concat([once, recorded.filter(again).unique("source_key", keep="last")])
 
 
 def latest_outcomes(ctx: WriteContext, mine: pl.DataFrame) -> pl.DataFrame:

@@ -24,12 +24,3 @@ class DailyApiLimitExceeded(WriteError):
 
 class BulkJobFailed(WriteError):
     """Salesforce failed a whole Bulk API job."""
-
-
-class InDoubt(Exception):
-    """Sending stopped while some rows' fate was unknown: their job stays open, so the next
-    run resolves them from Salesforce instead of sending them again."""
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause

@@ -1,4 +1,5 @@
-"""sObject Collections writes: 200 records a call, committed to the ledger a window at a time.
+"""sObject Collections writes: 200 records a call, several calls side by side, committed to
+the ledger a window at a time.
 
 Each window of calls is remembered in the state store (its keys and the match values sent)
 before the first call leaves and is closed in the same transaction that records its outcomes,
@@ -10,7 +11,9 @@ and only the rows not created are sent again.
 
 from __future__ import annotations
 
+import threading
 import uuid
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -20,7 +23,6 @@ from sf_assets.salesforce.errors import OutcomeUnknown, SalesforceApiError
 from sf_assets.salesforce.retry import retryable
 from sf_assets.salesforce.writer import lookup, outcomes, wire
 from sf_assets.salesforce.writer.context import WriteContext
-from sf_assets.salesforce.writer.errors import InDoubt
 
 COLLECTION_SIZE = 200
 
@@ -39,50 +41,95 @@ def send_window(ctx: WriteContext, window: pl.DataFrame) -> pl.DataFrame:
     ctx.start_job(job_id, "rest", window["_key"], "Sending")
     since = datetime.now(UTC)
     answered: list[pl.DataFrame] = []
+    lost: list[pl.DataFrame] = []
+    stopped_by: SalesforceApiError | OutcomeUnknown | None = None
+    for answer in call_all(ctx, list(window.iter_slices(COLLECTION_SIZE))):
+        if answer.error is None and answer.items is None:
+            continue  # never sent: a call before it stopped the window
+        if answer.items is not None or isinstance(answer.error, OutcomeUnknown):
+            ctx.count_sent(answer.chunk.height)
+        if answer.items is not None:
+            answered.append(
+                outcomes.from_collection(
+                    answer.chunk["_key"].to_list(),
+                    answer.items,
+                    operation=ctx.target.operation,
+                    job_id=job_id,
+                )
+            )
+        elif isinstance(answer.error, OutcomeUnknown) and ctx.target.operation == "insert":
+            lost.append(answer.chunk)
+        elif stops(ctx, answer.error):
+            stopped_by = stopped_by or answer.error
+        else:  # refused for a reason about the request: every row failed with it
+            error = answer.error
+            answered.append(
+                outcomes.rows(
+                    answer.chunk["_key"],
+                    "failed",
+                    job_id=job_id,
+                    code=getattr(error, "code", None),
+                    message=getattr(error, "message", str(error)),
+                )
+            )
     try:
-        for chunk in window.iter_slices(COLLECTION_SIZE):
-            answered.append(send_chunk(ctx, chunk, job_id, since, _concat(answered)))
-    except InDoubt as doubt:
+        for chunk in lost:  # after every other answer, so the lookups know all of them
+            answered.append(resolve_lost(ctx, chunk, job_id, since, _concat(answered)))
+    except Exception as error:
         # Keep the window open: the next run looks its keys up before sending anything.
         ctx.record(_concat(answered), api="rest")
-        raise doubt.cause from None
-    except (SalesforceApiError, OutcomeUnknown) as error:
-        done = _concat(answered)
+        raise error from None
+    done = _concat(answered)
+    if stopped_by is not None:
         unsent = window.filter(~pl.col("_key").is_in(done["_key"].implode()))["_key"]
-        code = getattr(error, "code", "OUTCOME_UNKNOWN")
-        stopped = outcomes.rows(unsent, "not_sent", job_id=job_id, code=code, message=str(error))
+        code = getattr(stopped_by, "code", "OUTCOME_UNKNOWN")
+        stopped = outcomes.rows(
+            unsent, "not_sent", job_id=job_id, code=code, message=str(stopped_by)
+        )
         ctx.record(pl.concat([done, stopped]), api="rest", close_jobs=[(job_id, "Stopped")])
-        raise
-    result = _concat(answered)
-    ctx.record(result, api="rest", close_jobs=[(job_id, "Done")])
-    return result
+        raise stopped_by
+    ctx.record(done, api="rest", close_jobs=[(job_id, "Done")])
+    return done
 
 
-def send_chunk(
-    ctx: WriteContext, chunk: pl.DataFrame, job_id: str, since: datetime, earlier: pl.DataFrame
-) -> pl.DataFrame:
-    """One collections call and its per-row outcomes; `earlier` holds this window's answers
-    not committed yet (their records are this write's, never another row's)."""
-    keys = chunk["_key"]
-    try:
-        items = post(ctx, chunk)
-    except OutcomeUnknown:
-        ctx.count_sent(chunk.height)
-        if ctx.target.operation != "insert":
-            raise  # retries of a repeatable call ran out: the rows count as not sent
+@dataclass(frozen=True)
+class Answer:
+    """What one collections call came back with: its results, or the error it ended in;
+    neither when it was never made."""
+
+    chunk: pl.DataFrame
+    items: list[dict[str, Any]] | None = None
+    error: SalesforceApiError | OutcomeUnknown | None = None
+
+
+def call_all(ctx: WriteContext, chunks: list[pl.DataFrame]) -> list[Answer]:
+    """The window's calls, `rest_parallel_calls` side by side (an org serves concurrent
+    requests in parallel), answers in request order. Once a call ends in an error that stops
+    the window, calls not begun yet are not made; those in flight finish and count."""
+    stop = threading.Event()
+
+    def attempt(chunk: pl.DataFrame) -> Answer:
+        if stop.is_set():
+            return Answer(chunk)
         try:
-            return resolve_lost(ctx, chunk, job_id, since, earlier)
-        except Exception as error:
-            raise InDoubt(error) from error
-    except SalesforceApiError as error:
-        if error.daily_limit or retryable(error, idempotent=True):
-            raise
-        # The whole call was refused for a reason about the request: every row failed with it.
-        return outcomes.rows(keys, "failed", job_id=job_id, code=error.code, message=error.message)
-    ctx.count_sent(chunk.height)
-    return outcomes.from_collection(
-        keys.to_list(), items, operation=ctx.target.operation, job_id=job_id
-    )
+            return Answer(chunk, items=post(ctx, chunk))
+        except (SalesforceApiError, OutcomeUnknown) as error:
+            if stops(ctx, error):
+                stop.set()
+            return Answer(chunk, error=error)
+
+    workers = min(ctx.job.spec.rest_parallel_calls, len(chunks)) or 1
+    with ctx.api.threads(workers) as pool:
+        return list(pool.map(attempt, chunks))
+
+
+def stops(ctx: WriteContext, error: SalesforceApiError | OutcomeUnknown) -> bool:
+    """Whether an error ends the window: the org refuses more calls for now (a limit, a
+    passing fault that outlasted its retries), or a repeatable call's answer kept getting
+    lost (its rows count as not sent). A lost insert is resolved instead."""
+    if isinstance(error, OutcomeUnknown):
+        return ctx.target.operation != "insert"
+    return error.daily_limit or retryable(error, idempotent=True)
 
 
 def resolve_lost(

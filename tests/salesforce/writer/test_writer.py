@@ -71,6 +71,7 @@ def spec(
     match_on: str = "External_Id__c",
     null_values: str = "clear",
     name: str = "fans",
+    parallel_calls: int = 5,
 ) -> SyncSpec:
     return SyncSpec.model_validate(
         {
@@ -80,6 +81,7 @@ def spec(
             "mapping": {match_on: "key", "LastName": "last_name"},
             "api": api,
             "null_values": null_values,
+            "rest_parallel_calls": parallel_calls,
         }
     )
 
@@ -339,6 +341,39 @@ def test_bulk_splits_uploads_larger_than_the_limit(info, http, staging) -> None:
 # -- faults ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("parallel", [1, 3])
+def test_collections_calls_go_side_by_side_up_to_the_spec_s_parallel_calls(
+    info, http, staging, parallel
+) -> None:
+    """The org acts on each call and keeps its answer back: the calls the writer has in
+    flight at once are exactly the ones held, so the count is not a matter of timing."""
+    hold = {"path_contains": "composite/sobjects", "method": "POST"}
+    faults(http, hold_answers=hold)
+    done: list[WriteReport] = []
+    writing = threading.Thread(
+        target=lambda: done.append(
+            write(
+                info, staging, spec("insert", "rest", parallel_calls=parallel), mapped(keys(1000))
+            )
+        )
+    )
+    writing.start()
+    try:
+        deadline = time.monotonic() + 20
+        while http.admin("GET", "faults")["hold_answers"]["held"] < parallel:
+            assert time.monotonic() < deadline, "the writer never had its calls in flight"
+            time.sleep(0.02)
+        time.sleep(0.5)  # a call beyond the limit would be held by now too
+        in_flight = http.admin("GET", "faults")["hold_answers"]["held"]
+    finally:
+        faults(http, hold_answers=None)
+        writing.join(30)
+    assert in_flight == parallel
+    [report] = done
+    assert report.created == 1000 and report.api_calls == 5  # calls of every thread count
+    assert sorted(r["External_Id__c"] for r in contacts(http)) == keys(1000)
+
+
 def test_concurrent_request_limit_is_retried_until_the_batch_completes(
     info, http, staging, caplog
 ) -> None:
@@ -425,6 +460,7 @@ def test_locked_rows_are_retried_alone(info, http, staging, api) -> None:
     faults(http, lock_row_rate=0.2, seed=5)
     report = write(info, staging, spec("insert", api), mapped(keys(300)))
     assert report.created == 300 and len(contacts(http)) == 300
+    assert report.failed == 0  # a locked key's later success is its outcome in the report
     ledger = staging.ledger("fans", "20261122-0930")
     locked = ledger.filter(pl.col("error_code") == "UNABLE_TO_LOCK_ROW")
     assert 20 < locked["source_key"].n_unique() < 120
