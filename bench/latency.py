@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import signal
 import statistics
 import subprocess
@@ -35,6 +36,7 @@ import yaml
 from org import Org
 
 from sf_assets.cli.local_org import local_org
+from sf_assets.sql import open_waiting
 
 SYNC = "latency_contacts"
 TABLE = "crm.contacts"
@@ -57,8 +59,10 @@ def batch_frame(batch: int, rows: int) -> pl.DataFrame:
 
 
 def land(warehouse: Path, frame: pl.DataFrame) -> float:
-    """Append one batch in one transaction; returns the moment it was committed."""
-    with duckdb.connect(str(warehouse)) as con:
+    """Append one batch in one transaction; returns the moment it was committed. The open waits
+    while sf-assets has the file open to read it (DuckDB lets no process write a file another
+    one has open), as a pipeline sharing a DuckDB file with readers must."""
+    with open_waiting(str(warehouse), wait_seconds=60) as con:
         con.register("frame", frame)
         con.execute(f"INSERT INTO {TABLE} SELECT * FROM frame")
     return time.monotonic()
@@ -158,6 +162,7 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=19010, help="the webserver's port")
     parser.add_argument("--timing", default="realistic", choices=["realistic", "instant"])
     parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--keep-log", type=Path, help="copy dagster dev's log here at the end")
     args = parser.parse_args()
     pauses = random.Random(args.seed)
     with tempfile.TemporaryDirectory() as folder:
@@ -180,6 +185,8 @@ def main() -> None:
                     print(f"  batch {batch:>2}: {latencies[-1]:6.2f} s", flush=True)
             finally:
                 stop(dagster)
+                if args.keep_log:
+                    shutil.copy(log, args.keep_log)
     settings = args.dagster_yaml or "Dagster defaults"
     print(
         f"batches: {args.batches} of {args.rows:,} rows  sensor interval: "

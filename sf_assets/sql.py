@@ -41,13 +41,21 @@ def open_waiting(
     file = Path(path)
     if not file.exists():
         _create_whole(file, mode)
+    return connect_waiting(path, wait_seconds=wait_seconds)
+
+
+def connect_waiting(
+    path: str, *, wait_seconds: float, read_only: bool = False
+) -> duckdb.DuckDBPyConnection:
+    """`duckdb.connect`, tried again (with backoff) while another process holds the file's
+    lock, for up to `wait_seconds`; the last lock error is raised after that."""
     retrying = Retrying(
         retry=retry_if_exception(_is_locked),
         wait=wait_random_exponential(multiplier=0.02, max=1.0),
         stop=stop_after_delay(wait_seconds),
         reraise=True,
     )
-    return retrying(duckdb.connect, path)
+    return retrying(duckdb.connect, path, read_only=read_only)
 
 
 def _is_locked(error: BaseException) -> bool:

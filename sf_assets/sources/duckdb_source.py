@@ -18,7 +18,7 @@ from polars.exceptions import PanicException
 
 from sf_assets.sources.schema import DatasetError, Schema, checked_schema, listing
 from sf_assets.specs import DuckDBSource, LoadedSpec
-from sf_assets.sql import first_row, quote_identifier, quote_literal
+from sf_assets.sql import connect_waiting, first_row, quote_identifier, quote_literal
 
 SQL_VIEW = "__sync_source__"  # the temporary view a `sql:` source is read through
 T = TypeVar("T")
@@ -140,14 +140,19 @@ class DuckDBReader:
             con.close()
 
 
+LOCK_WAIT_SECONDS = 30
+
+
 def _open_read_only(sync: str, path: Path) -> duckdb.DuckDBPyConnection:
     """A read-only connection, or a clear DatasetError when DuckDB's locking forbids one.
 
     DuckDB lets one process write a file and nobody else open it meanwhile; within one process it
-    keeps a single database per file, which a read-only open cannot share with a writer.
+    keeps a single database per file, which a read-only open cannot share with a writer. A
+    pipeline that holds the file to write a batch usually lets go within seconds, so the open
+    waits for it a while (`LOCK_WAIT_SECONDS`) before giving up.
     """
     try:
-        return duckdb.connect(str(path), read_only=True)
+        return connect_waiting(str(path), wait_seconds=LOCK_WAIT_SECONDS, read_only=True)
     except duckdb.ConnectionException as error:
         if "different configuration" not in str(error):
             raise DatasetError(f"{sync}: cannot open DuckDB file {path}: {error}") from None
@@ -155,8 +160,9 @@ def _open_read_only(sync: str, path: Path) -> duckdb.DuckDBPyConnection:
     except duckdb.IOException as error:
         if "lock" in str(error).lower():
             raise DatasetError(
-                f"{sync}: DuckDB file {path} is locked by another process that has it open for "
-                f"writing; DuckDB lets no other process read it until that one closes it ({error})"
+                f"{sync}: DuckDB file {path} stayed locked for {LOCK_WAIT_SECONDS} s by another "
+                "process that has it open for writing; DuckDB lets no other process read it "
+                f"until that one closes it: close it, then run again ({error})"
             ) from None
         raise DatasetError(f"{sync}: cannot open DuckDB file {path}: {error}") from None
 

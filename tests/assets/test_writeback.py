@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 import dagster as dg
@@ -12,6 +13,8 @@ import duckdb
 import polars as pl
 import pytest
 import yaml
+from dagster._core.scheduler.instigation import SensorInstigatorData
+from dagster._daemon.sensor import MIN_INTERVAL_LOOP_TIME, is_under_min_interval
 
 from sf_assets.assets.sensors import evaluate_tick
 from sf_assets.definitions import build_definitions
@@ -229,6 +232,30 @@ def test_sensor_requests_every_batch_not_written_oldest_first_late_ones_too(proj
         assert (
             done.run_requests == [] and "every batch of the source is written" in done.skip_message
         )
+
+
+@pytest.mark.parametrize("interval", [5, 30])
+def test_the_daemon_looks_at_the_sensor_at_the_loop_it_is_due_never_a_loop_early(project, interval):
+    """Dagster's sensor daemon loops every few seconds and evaluates a sensor once its minimum
+    interval has passed since its last tick began, which is a moment after that tick's loop
+    began. Dagster's own check decides here, with the sensor as defined."""
+    write_warehouse(project, batch("b1", GOOD))
+    sensor = definitions(project, spec(sensor_interval_seconds=interval)).resolve_sensor_def(
+        f"{SYNC}_batches"
+    )
+    as_defined = SimpleNamespace(min_interval_seconds=sensor.minimum_interval_seconds)
+    tick_began_late = 0.3  # seconds after its loop began
+
+    def skipped_at(loops_later: int) -> bool:
+        began = time.time() - (loops_later * MIN_INTERVAL_LOOP_TIME - tick_began_late)
+        state = SimpleNamespace(
+            instigator_data=SensorInstigatorData(last_tick_start_timestamp=began)
+        )
+        return is_under_min_interval(state, as_defined)
+
+    due = interval // MIN_INTERVAL_LOOP_TIME
+    assert not skipped_at(due), f"a {interval} s sensor waited for the loop after the one due"
+    assert due == 1 or skipped_at(due - 1), f"a {interval} s sensor was looked at a loop early"
 
 
 def test_sensor_requests_only_batches_newer_than_the_highest_written(project):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +13,7 @@ import duckdb
 import polars as pl
 import pytest
 
-from sf_assets.sources import Dataset, DatasetError, sort_batch_ids
+from sf_assets.sources import Dataset, DatasetError, duckdb_source, sort_batch_ids
 from sf_assets.specs import LoadedSpec, SyncSpec
 from sf_assets.sql import first_row
 
@@ -233,25 +235,48 @@ sys.stdin.read()
 """
 
 
-def test_file_locked_by_another_process_names_the_lock(warehouse: Path) -> None:
+def holding_for_writing(warehouse: Path) -> subprocess.Popen[str]:
+    """Another process with the file open for writing, until its stdin closes."""
     holder = subprocess.Popen(
         [sys.executable, "-c", HOLD_FOR_WRITING, str(warehouse)],
         stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         text=True,
     )
-    try:
-        assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
-        dataset = duckdb_dataset(warehouse.parent, table="contacts")
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "ready"
+    return holder
 
-        with pytest.raises(DatasetError, match=f"{SYNC}: DuckDB file .* is locked by another"):
+
+def let_go(holder: subprocess.Popen[str]) -> None:
+    assert holder.stdin is not None
+    holder.stdin.close()
+    holder.wait(timeout=30)
+
+
+def test_file_locked_by_another_process_names_the_lock(warehouse: Path, monkeypatch) -> None:
+    monkeypatch.setattr(duckdb_source, "LOCK_WAIT_SECONDS", 1)
+    holder = holding_for_writing(warehouse)
+    try:
+        dataset = duckdb_dataset(warehouse.parent, table="contacts")
+        with pytest.raises(DatasetError, match=f"{SYNC}: DuckDB file .* stayed locked for 1 s"):
             dataset.batch_ids()
     finally:
-        assert holder.stdin is not None
-        holder.stdin.close()
-        holder.wait(timeout=30)
+        let_go(holder)
 
     assert duckdb_dataset(warehouse.parent, table="contacts").batch_ids() == ["1", "2", "10"]
+
+
+def test_a_writer_that_lets_go_within_the_wait_is_waited_for(warehouse: Path) -> None:
+    """A pipeline holds the file while it writes a batch: the read starts while it does."""
+    holder = holding_for_writing(warehouse)
+    releasing = threading.Timer(1.0, let_go, args=[holder])
+    started = time.monotonic()
+    releasing.start()
+    try:
+        assert duckdb_dataset(warehouse.parent, table="contacts").batch_ids() == ["1", "2", "10"]
+        assert time.monotonic() - started >= 1.0  # it got in only once the writer had gone
+    finally:
+        releasing.join()
 
 
 # --- DuckDB errors ------------------------------------------------------------------------------

@@ -32,13 +32,13 @@ from sf_assets.state import INCOMPLETE, SUCCESS_STATUSES, WRITTEN, BatchLease, S
 # Rows at which `api: auto` switches from sObject Collections to Bulk API 2.0, measured with
 # bench/crossover.py under the sandbox's realistic timing model (a REST call 150 ms plus 5 ms a
 # record, a Bulk job queued 2 s then 2,000 rows/s; sources in the sandbox's timing module), five
-# interleaved rounds (BENCHMARKS.md, "Choosing REST or Bulk"). Time alone, Bulk is quicker from
-# about 800 rows (REST 6.3 s in 4 calls, Bulk 5.4 s in 10); but a Bulk job spends about 10 calls
-# whatever its size and REST one per 200 rows, so calls are weighed too, each as 0.25 s (four
-# calls to save a second): from 1,000 rows Bulk costs no more (REST 7.4 s and 5 calls, Bulk
-# 6.0 s and 10), and from 2,000 it spends no more calls either. A sync overrides it with
-# `bulk_from_rows`.
-AUTO_BULK_THRESHOLD = 1000
+# interleaved rounds, REST sending five calls side by side (BENCHMARKS.md, "Choosing REST or
+# Bulk"). Time alone, Bulk is quicker from between 3,000 and 5,000 rows (REST 5.7 s in 15 calls
+# against Bulk 6.6 s in 11 at 3,000; 8.8 s in 25 against 6.7 s in 11 at 5,000). A Bulk job
+# spends 10-13 calls whatever its size and REST one per 200 rows, so each call is weighed as
+# 0.25 s (four calls to save a second): from 3,000 rows Bulk costs no more. A sync overrides
+# it with `bulk_from_rows`.
+AUTO_BULK_THRESHOLD = 3000
 REQUIRED_COLUMNS = ("_row", "_key", "_hash")
 
 
