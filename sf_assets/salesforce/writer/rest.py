@@ -63,13 +63,14 @@ def send_window(ctx: WriteContext, window: pl.DataFrame) -> pl.DataFrame:
             stopped_by = stopped_by or answer.error
         else:  # refused for a reason about the request: every row failed with it
             error = answer.error
+            assert isinstance(error, SalesforceApiError)  # a lost answer is resolved or stops
             answered.append(
                 outcomes.rows(
                     answer.chunk["_key"],
                     "failed",
                     job_id=job_id,
-                    code=getattr(error, "code", None),
-                    message=getattr(error, "message", str(error)),
+                    code=error.code,
+                    message=error.message,
                 )
             )
     try:
