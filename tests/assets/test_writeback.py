@@ -301,7 +301,9 @@ def test_an_empty_high_partition_hides_nothing(project, http, mode):
 
 def test_a_failed_batch_is_requested_again_after_its_back_off(project, http):
     write_warehouse(project, batch("b1", GOOD))
-    retry = {"first_after_minutes": 0.02, "max_after_minutes": 10}
+    # A back-off long enough for the next tick to fall inside it on a loaded machine (a tick
+    # there can take a second or more), short enough to wait out.
+    retry = {"first_after_minutes": 0.1, "max_after_minutes": 10}
     defs = definitions(project, spec("bulk", batch_retry=retry))
     with dg.instance_for_test() as instance:
         [first] = tick(defs, instance).run_requests
@@ -312,7 +314,7 @@ def test_a_failed_batch_is_requested_again_after_its_back_off(project, http):
         waiting = tick(defs, instance)
         assert waiting.run_requests == []
         assert "b1: attempt 1 did not write it; attempt 2 is due at" in waiting.skip_message
-        time.sleep(1.5)  # the 1.2 s back-off
+        time.sleep(6.5)  # the 6 s back-off
         [again] = tick(defs, instance).run_requests
         assert (again.partition_key, again.run_key, again.tags["sf_assets/attempt"]) == (
             "b1",
