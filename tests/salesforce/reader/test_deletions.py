@@ -174,7 +174,7 @@ def test_a_bulk_job_left_by_a_killed_read_is_resumed_not_run_again(org, reading,
     spec = ingest_spec({"Contact": {"fields": ["LastName"], "api": "bulk"}})
     info_file = reading.root / "org.json"
     info_file.write_text(json.dumps(org.info))
-    org.faults(latency_ms=1500)
+    org.faults(hold_answers={"path_contains": "/jobs/query/"})  # its polls and results
     child = subprocess.Popen(
         [
             sys.executable,
@@ -193,7 +193,7 @@ def test_a_bulk_job_left_by_a_killed_read_is_resumed_not_run_again(org, reading,
     finally:
         child.kill()
         child.wait()
-    org.faults(latency_ms=0)
+    org.faults(hold_answers=None)
     assert reading.warehouse.current_count("Contact") == 0
     report = reading.read(spec, "Contact")
     assert report.bulk_job_ids == [job["job_id"]]

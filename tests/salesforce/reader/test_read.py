@@ -88,14 +88,15 @@ def test_2500_records_sharing_one_systemmodstamp_all_arrive_when_a_read_resumes_
     org, reading, sandbox
 ):
     """The first REST page ends inside the group: the process is killed after that page is
-    committed, and the next run resumes at (SystemModstamp, Id) within the group."""
+    committed, while the org holds back its answer to the next page (queryMore), and the next
+    run resumes at (SystemModstamp, Id) within the group."""
     ids = org.seed("Contact", [{"LastName": f"Same {i}"} for i in range(2500)])
     stamps = {r["SystemModstamp"] for r in org.records("Contact")}
     assert len(stamps) == 1
     spec = ingest_spec({"Contact": {"fields": ["LastName"], "api": "rest"}})
     info_file = reading.root / "org.json"
     info_file.write_text(json.dumps(org.info))
-    org.faults(latency_ms=2000)
+    org.faults(hold_answers={"path_contains": "/query/"})  # queryMore pages, not the first
     child = subprocess.Popen(
         [
             sys.executable,
@@ -115,7 +116,7 @@ def test_2500_records_sharing_one_systemmodstamp_all_arrive_when_a_read_resumes_
     finally:
         child.kill()
         child.wait()
-    org.faults(latency_ms=0)
+    org.faults(hold_answers=None)
     assert committed[1] == sorted(ids)[1999]  # the first page's last record, inside the group
     assert reading.warehouse.current_count("Contact") == 2000
     report = reading.read(spec, "Contact")
