@@ -50,7 +50,7 @@ def connect_waiting(
     """`duckdb.connect`, tried again (with backoff) while another process holds the file's
     lock, for up to `wait_seconds`; the last lock error is raised after that."""
     retrying = Retrying(
-        retry=retry_if_exception(_is_locked),
+        retry=retry_if_exception(is_locked),
         wait=wait_random_exponential(multiplier=0.02, max=1.0),
         stop=stop_after_delay(wait_seconds),
         reraise=True,
@@ -58,7 +58,7 @@ def connect_waiting(
     return retrying(duckdb.connect, path, read_only=read_only)
 
 
-def _is_locked(error: BaseException) -> bool:
+def is_locked(error: BaseException) -> bool:
     """Whether DuckDB refused a file because another process holds it."""
     return isinstance(error, duckdb.IOException) and "lock" in str(error).lower()
 

@@ -18,7 +18,7 @@ from polars.exceptions import PanicException
 
 from sf_assets.sources.schema import DatasetError, Schema, checked_schema, listing
 from sf_assets.specs import DuckDBSource, LoadedSpec
-from sf_assets.sql import connect_waiting, first_row, quote_identifier, quote_literal
+from sf_assets.sql import connect_waiting, first_row, is_locked, quote_identifier, quote_literal
 
 SQL_VIEW = "__sync_source__"  # the temporary view a `sql:` source is read through
 T = TypeVar("T")
@@ -158,7 +158,7 @@ def _open_read_only(sync: str, path: Path) -> duckdb.DuckDBPyConnection:
             raise DatasetError(f"{sync}: cannot open DuckDB file {path}: {error}") from None
         return _join_open_database(sync, path)
     except duckdb.IOException as error:
-        if "lock" in str(error).lower():
+        if is_locked(error):
             raise DatasetError(
                 f"{sync}: DuckDB file {path} stayed locked for {LOCK_WAIT_SECONDS} s by another "
                 "process that has it open for writing; DuckDB lets no other process read it "
