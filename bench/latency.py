@@ -36,7 +36,7 @@ import yaml
 from org import Org
 
 from sf_assets.cli.local_org import local_org
-from sf_assets.sql import open_waiting
+from sf_assets.sql import connect_waiting
 
 SYNC = "latency_contacts"
 TABLE = "crm.contacts"
@@ -62,7 +62,7 @@ def land(warehouse: Path, frame: pl.DataFrame) -> float:
     """Append one batch in one transaction; returns the moment it was committed. The open waits
     while sf-assets has the file open to read it (DuckDB lets no process write a file another
     one has open), as a pipeline sharing a DuckDB file with readers must."""
-    with open_waiting(str(warehouse), wait_seconds=60) as con:
+    with connect_waiting(str(warehouse), wait_seconds=60) as con:
         con.register("frame", frame)
         con.execute(f"INSERT INTO {TABLE} SELECT * FROM frame")
     return time.monotonic()

@@ -6,8 +6,10 @@ too."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import os
 import threading
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -31,31 +33,106 @@ def first_row(result: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
     return rows[0] if rows else None
 
 
-def open_waiting(
+@contextlib.contextmanager
+def attached(
     path: str, *, wait_seconds: float = 120, mode: int | None = None
-) -> duckdb.DuckDBPyConnection:
-    """A read-write connection to a DuckDB file, waiting (with backoff) while another process
-    holds its lock: DuckDB lets one process at a time write a file. A file that does not exist
-    yet is created whole first (with `mode`, when given), so that a process opening it at the
-    same moment finds a database."""
+) -> Iterator[duckdb.DuckDBPyConnection]:
+    """A read-write connection whose default database is the DuckDB file at `path`, waiting
+    (with backoff) while another process holds the file's lock: DuckDB lets one process at a
+    time write a file. A file that does not exist yet is created whole first (with `mode`, when
+    given), so that a process opening it at the same moment finds a database. The file is held
+    only while a connection of this process uses it."""
     file = Path(path)
     if not file.exists():
         _create_whole(file, mode)
-    return connect_waiting(path, wait_seconds=wait_seconds)
+    with FILES.connection(str(file.resolve()), wait_seconds) as connection:
+        yield connection
+
+
+class AttachedFiles:
+    """One in-memory DuckDB database per process, to which files are attached while in use.
+
+    Starting a DuckDB database builds its catalog of built-in functions, 30-40 ms every time,
+    and the state store opens its file for every operation (a materialization makes dozens).
+    Attaching a file to a database that already runs takes a few milliseconds and the same
+    file lock, which DETACH gives back, so another process waits no longer than it did when
+    each operation had a database of its own. Threads that use one file at the same time share
+    its attachment (DuckDB refuses to attach a file twice), as they shared DuckDB's cached
+    database before; the last one out detaches it. A forked child starts a database of its
+    own, since a DuckDB database does not survive a fork.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._pid = 0
+        self._database: duckdb.DuckDBPyConnection | None = None
+        self._users: dict[str, int] = {}
+        self._inherited: list[duckdb.DuckDBPyConnection] = []
+
+    @contextlib.contextmanager
+    def connection(self, path: str, wait_seconds: float) -> Iterator[duckdb.DuckDBPyConnection]:
+        alias = self._attach(path, wait_seconds)
+        try:
+            cursor = self._base().cursor()
+            try:
+                cursor.execute(f"USE {quote_identifier(alias)}")
+                yield cursor
+            finally:
+                cursor.close()
+        finally:
+            self._detach(path)
+
+    def _base(self) -> duckdb.DuckDBPyConnection:
+        if self._database is not None and self._pid != os.getpid():
+            # never closed here: its threads stayed in the parent, so closing it could hang
+            self._inherited.append(self._database)
+            self._database = None
+        if self._database is None:
+            self._database, self._pid, self._users = duckdb.connect(":memory:"), os.getpid(), {}
+        return self._database
+
+    def _attach(self, path: str, wait_seconds: float) -> str:
+        alias = _alias(path)
+        with self._lock:
+            if self._users.get(path, 0) == 0:
+                statement = f"ATTACH {quote_literal(path)} AS {quote_identifier(alias)}"
+                _waiting(wait_seconds)(self._base().execute, statement)
+            self._users[path] = self._users.get(path, 0) + 1
+        return alias
+
+    def _detach(self, path: str) -> None:
+        with self._lock:
+            self._users[path] -= 1
+            if self._users[path] == 0:
+                del self._users[path]
+                self._base().execute(f"DETACH {quote_identifier(_alias(path))}")
+
+
+FILES = AttachedFiles()
+
+
+def _alias(path: str) -> str:
+    return "file_" + hashlib.sha1(path.encode()).hexdigest()[:16]
+
+
+def _waiting(wait_seconds: float) -> Retrying:
+    """Tries again (with backoff) while another process holds a file's lock, for up to
+    `wait_seconds`; the last lock error is raised after that."""
+    return Retrying(
+        retry=retry_if_exception(is_locked),
+        wait=wait_random_exponential(multiplier=0.02, max=1.0),
+        stop=stop_after_delay(wait_seconds),
+        reraise=True,
+    )
 
 
 def connect_waiting(
     path: str, *, wait_seconds: float, read_only: bool = False
 ) -> duckdb.DuckDBPyConnection:
     """`duckdb.connect`, tried again (with backoff) while another process holds the file's
-    lock, for up to `wait_seconds`; the last lock error is raised after that."""
-    retrying = Retrying(
-        retry=retry_if_exception(is_locked),
-        wait=wait_random_exponential(multiplier=0.02, max=1.0),
-        stop=stop_after_delay(wait_seconds),
-        reraise=True,
-    )
-    return retrying(duckdb.connect, path, read_only=read_only)
+    lock, for up to `wait_seconds`; the last lock error is raised after that. For files of
+    the user's, whose SQL may name the file's own catalog (DuckDB names it after the file)."""
+    return _waiting(wait_seconds)(duckdb.connect, path, read_only=read_only)
 
 
 def is_locked(error: BaseException) -> bool:
@@ -79,6 +156,17 @@ def _create_whole(file: Path, mode: int | None) -> None:
     finally:
         for leftover in (draft, draft.with_name(draft.name + ".wal")):
             leftover.unlink(missing_ok=True)
+
+
+def table_exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
+    """Whether the connection's default database has the table; asked of the catalog, since a
+    failed query would abort the transaction it runs in."""
+    found = connection.execute(
+        "SELECT 1 FROM duckdb_tables() WHERE database_name = current_database() "
+        "AND schema_name = ? AND table_name = ?",
+        [schema, table],
+    ).fetchall()
+    return bool(found)
 
 
 def add_missing_columns(

@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import duckdb
 
-from sf_assets.merge.tables import Source, exists, selected_columns
+from sf_assets.merge.tables import Source, selected_columns
 from sf_assets.salesforce.reader.warehouse import ARCHIVED, DELETED, ORG, Warehouse
-from sf_assets.sql import first_row, quote_identifier
+from sf_assets.sql import first_row, quote_identifier, table_exists
 
 CURRENT = f"NOT coalesce({DELETED}, false) AND NOT coalesce({ARCHIVED}, false)"
 
@@ -40,7 +40,7 @@ class Activities:
         """Rebuild the table; how many activities it holds."""
         with self.warehouse.transaction() as connection:
             links = f"{quote_identifier(self.schema)}.people_sources"
-            if not exists(connection, self.schema, "people_sources"):
+            if not table_exists(connection, self.schema, "people_sources"):
                 return 0
             parts = [
                 part
@@ -101,4 +101,4 @@ class Activities:
 
 
 def _present(connection: duckdb.DuckDBPyConnection, *sources: Source) -> bool:
-    return all(exists(connection, s.schema, s.name) for s in sources)
+    return all(table_exists(connection, s.schema, s.name) for s in sources)

@@ -13,9 +13,9 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from sf_assets.merge.tables import Source, exists
+from sf_assets.merge.tables import Source
 from sf_assets.salesforce.reader.warehouse import ARCHIVED, DELETED, SEQ, SYNCED_AT, Warehouse
-from sf_assets.sql import first_row, quote_identifier
+from sf_assets.sql import first_row, quote_identifier, table_exists
 
 ORDERS_SEQ = "_orders_seq"
 TRACKING = (SEQ, SYNCED_AT)
@@ -40,7 +40,7 @@ class Orders:
     def merge(self, orders: Source, items: Source, since: dict[str, int]) -> OrdersReport:
         report = OrdersReport()
         with self.warehouse.transaction() as connection:
-            if not exists(connection, orders.schema, orders.name):
+            if not table_exists(connection, orders.schema, orders.name):
                 return report
             report.seen = self._seen(connection, orders, items, since)
             self._changed(connection, orders, items, since)
@@ -70,7 +70,7 @@ class Orders:
     ) -> dict[str, int]:
         seen = dict(since)
         for source in (orders, items):
-            if exists(connection, source.schema, source.name):
+            if table_exists(connection, source.schema, source.name):
                 found = first_row(connection.execute(f"SELECT max({SEQ}) FROM {source.table}"))
                 seen[source.object] = int((found[0] if found else 0) or 0)
         return seen
@@ -85,7 +85,7 @@ class Orders:
         """`changed_orders`: orders whose header or an item changed after `since`."""
         item_changes = (
             f" UNION SELECT OrderId FROM {items.table} WHERE {SEQ} > $items"
-            if exists(connection, items.schema, items.name)
+            if table_exists(connection, items.schema, items.name)
             else ""
         )
         connection.execute(
@@ -100,7 +100,7 @@ class Orders:
         """The SELECT of the changed orders' rows; its one parameter is the run's sequence."""
         tracking = ", ".join(TRACKING)
         current = f"NOT coalesce({DELETED}, false) AND NOT coalesce({ARCHIVED}, false)"
-        if exists(connection, items.schema, items.name):
+        if table_exists(connection, items.schema, items.name):
             item_list = (
                 f"(SELECT list(i ORDER BY i.Id) FROM (SELECT * EXCLUDE ({tracking}, "
                 f"{DELETED}, {ARCHIVED}) FROM {items.table} WHERE OrderId = o.Id AND {current}) i)"

@@ -16,10 +16,10 @@ import duckdb
 import polars as pl
 
 from sf_assets.merge.strategy import merged
-from sf_assets.merge.tables import MergeReport, Source, exists, selected_columns, upsert
+from sf_assets.merge.tables import MergeReport, Source, selected_columns, upsert
 from sf_assets.salesforce.reader.warehouse import ARCHIVED, DELETED, ORG, SEQ, Warehouse
 from sf_assets.specs.ingest import OrganizationsMerge
-from sf_assets.sql import quote_identifier
+from sf_assets.sql import quote_identifier, table_exists
 
 
 class Organizations:
@@ -38,7 +38,7 @@ class Organizations:
         report = MergeReport()
         now = datetime.now(UTC)
         with self.warehouse.transaction() as connection:
-            if not exists(connection, source.schema, source.name):
+            if not table_exists(connection, source.schema, source.name):
                 return report
             incoming = self._incoming(connection, source, since)
             if incoming.is_empty():
@@ -99,7 +99,7 @@ class Organizations:
     def _existing(
         self, connection: duckdb.DuckDBPyConnection, incoming: pl.DataFrame
     ) -> dict[str, dict[str, Any]]:
-        if not exists(connection, self.schema, "organizations"):
+        if not table_exists(connection, self.schema, "organizations"):
             return {}
         keys = incoming.select((pl.col(ORG) + ":" + pl.col("Id")).alias("organization_key"))
         connection.register("incoming_keys", keys.to_arrow())

@@ -32,10 +32,10 @@ import polars as pl
 
 from sf_assets.merge.keys import normalized
 from sf_assets.merge.strategy import merged
-from sf_assets.merge.tables import MergeReport, Source, exists, selected_columns, upsert
+from sf_assets.merge.tables import MergeReport, Source, selected_columns, upsert
 from sf_assets.salesforce.reader.warehouse import ARCHIVED, DELETED, ORG, SEQ, Warehouse
 from sf_assets.specs.ingest import PeopleMerge
-from sf_assets.sql import quote_identifier
+from sf_assets.sql import quote_identifier, table_exists
 
 ORDER = {"Contact": 0, "Lead": 1}
 OPT_OUT = "HasOptedOutOfEmail"
@@ -110,7 +110,7 @@ class People:
     ) -> pl.DataFrame:
         frames = []
         for source in sources:
-            if not exists(connection, source.schema, source.name):
+            if not table_exists(connection, source.schema, source.name):
                 continue
             account = ["AccountId"] if source.object == "Contact" else []
             selected = selected_columns(
@@ -156,7 +156,7 @@ class People:
             f"SELECT l.* FROM {self.links_table} l JOIN incoming_keys k "
             "USING (org_id, object, record_id)"
         ).pl()
-        if not exists(connection, self.schema, "people"):
+        if not table_exists(connection, self.schema, "people"):
             return _State(people={}, links=_by_key(links))
         people = connection.sql(
             f"SELECT * FROM {self.table} WHERE person_id IN (SELECT person_id FROM ("

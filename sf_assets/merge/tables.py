@@ -33,15 +33,6 @@ class MergeReport:
     seen: dict[str, int] = field(default_factory=dict)  # object -> highest _sf_seq merged
 
 
-def exists(connection: duckdb.DuckDBPyConnection, schema: str, name: str) -> bool:
-    """Whether the table exists; asked of the catalog, since a failed query would abort the
-    transaction it runs in."""
-    rows = connection.execute(
-        "SELECT 1 FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?", [schema, name]
-    ).fetchall()
-    return bool(rows)
-
-
 def selected_columns(connection: duckdb.DuckDBPyConnection, table: str, wanted: list[str]) -> str:
     """A select list giving each wanted field by its own name, null where the copy lacks it
     (a Lead has no AccountId, a spec may not read every field); the null is untyped, so that

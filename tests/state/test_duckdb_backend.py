@@ -13,6 +13,7 @@ import duckdb
 import polars as pl
 import pytest
 
+from sf_assets.sql import AttachedFiles
 from sf_assets.state import DuckDBStateStore, StateError, StateLocked
 from sf_assets.state.duckdb_backend import store as backend
 from sf_assets.state.duckdb_backend.migrations import LATEST, MIGRATIONS
@@ -96,22 +97,25 @@ def test_the_file_appears_whole_so_a_process_opening_it_meanwhile_finds_a_databa
     would see it at that moment."""
     path = tmp_path / "state" / "staging.duckdb"
     seen: list[str] = []
-    connect = duckdb.connect
+    connect, attach = duckdb.connect, AttachedFiles._attach
 
-    def looking(database: str, *args, **kwargs):
-        if path.exists():
-            with connect(str(path), read_only=True) as other:
-                other.execute("SELECT 1")
-            seen.append("whole")
-        else:
+    def looking(database: str = ":memory:", *args, **kwargs):
+        if database != ":memory:":  # the process's own database holds no file
             assert Path(database) != path, "DuckDB was asked to create the state file in place"
-            seen.append("absent")
+            seen.append("whole" if path.exists() else "absent")
         return connect(database, *args, **kwargs)
 
+    def attaching(files: AttachedFiles, file: str, wait_seconds: float) -> str:
+        with connect(str(path), read_only=True) as other:
+            other.execute("SELECT 1")
+        seen.append("attached whole")
+        return attach(files, file, wait_seconds)
+
     monkeypatch.setattr(duckdb, "connect", looking)
+    monkeypatch.setattr(AttachedFiles, "_attach", attaching)
     DuckDBStateStore(path=str(path)).replace_batch("s", "source", "b1", pl.DataFrame({"id": [1]}))
     monkeypatch.undo()
-    assert seen[0] == "absent" and "whole" in seen
+    assert seen[0] == "absent" and "attached whole" in seen
     assert DuckDBStateStore(path=str(path)).load_batch("s", "source", "b1")["id"].to_list() == [1]
     assert [p.name for p in path.parent.iterdir()] == ["staging.duckdb"], "no draft is left"
 

@@ -20,7 +20,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from sf_assets.sql import add_missing_columns, first_row, open_waiting, quote_identifier
+from sf_assets.sql import add_missing_columns, attached, first_row, quote_identifier, table_exists
 
 SEQ = "_sf_seq"
 ARCHIVED = "_sf_archived"
@@ -47,12 +47,9 @@ class Warehouse:
 
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        connection = open_waiting(str(self.path))
-        try:
+        with attached(str(self.path)) as connection:
             connection.execute("SET TimeZone = 'UTC'")
             yield connection
-        finally:
-            connection.close()
 
     @contextmanager
     def transaction(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -130,7 +127,7 @@ class Warehouse:
         """Create the table from the incoming rows' shape, or add the columns they bring."""
         table = self.table(sobject)
         connection.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(self.schema)}")
-        if not _exists(connection, self.schema, table_name(sobject)):
+        if not table_exists(connection, self.schema, table_name(sobject)):
             connection.execute(
                 f"CREATE TABLE {table} AS SELECT *, NULL::BIGINT AS {SEQ}, "
                 f"NULL::TIMESTAMPTZ AS {SYNCED_AT} FROM incoming LIMIT 0"
@@ -146,7 +143,7 @@ class Warehouse:
 
     def exists(self, sobject: str) -> bool:
         with self.connect() as connection:
-            return _exists(connection, self.schema, table_name(sobject))
+            return table_exists(connection, self.schema, table_name(sobject))
 
     def current_ids(self, sobject: str) -> pl.Series:
         """Ids of the copies that are neither deleted nor archived."""
@@ -205,13 +202,3 @@ class Warehouse:
         with self.connect() as connection:
             found = first_row(connection.execute(f"SELECT max({SEQ}) FROM {self.table(sobject)}"))
         return int(found[0] or 0) if found else 0
-
-
-def _exists(connection: duckdb.DuckDBPyConnection, schema: str, table: str) -> bool:
-    found = first_row(
-        connection.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = ? AND table_name = ?",
-            [schema, table],
-        )
-    )
-    return bool(found and found[0])

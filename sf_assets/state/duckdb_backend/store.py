@@ -26,7 +26,7 @@ import duckdb
 import polars as pl
 from pydantic import Field
 
-from sf_assets.sql import add_missing_columns, first_row, open_waiting, quote_identifier
+from sf_assets.sql import add_missing_columns, attached, first_row, quote_identifier, table_exists
 from sf_assets.state.duckdb_backend.migrations import migrate
 from sf_assets.state.model import (
     SENT,
@@ -80,19 +80,16 @@ class DuckDBStateStore(StateStore):
     @contextmanager
     def connect(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short-lived connection to a file at the latest schema version."""
-        connection = self._open()
-        try:
+        with contextlib.ExitStack() as stack:
+            try:
+                connection = stack.enter_context(
+                    attached(self.path, wait_seconds=self.lock_wait_seconds, mode=FILE_MODE)
+                )
+            except duckdb.IOException as error:
+                raise self._unopenable(error) from None
             connection.execute("SET TimeZone = 'UTC'")
             self._migrate(connection)
             yield connection
-        finally:
-            connection.close()
-
-    def _open(self) -> duckdb.DuckDBPyConnection:
-        try:
-            return open_waiting(self.path, wait_seconds=self.lock_wait_seconds, mode=FILE_MODE)
-        except duckdb.IOException as error:
-            raise self._unopenable(error) from None
 
     def _unopenable(self, error: duckdb.IOException) -> StateError:
         holder = LOCK_HOLDER.search(str(error))
@@ -160,7 +157,7 @@ class DuckDBStateStore(StateStore):
                     f"SELECT ?::VARCHAR AS {BATCH_COLUMN}, * FROM incoming",
                     [batch],
                 )
-            elif _exists(connection, table):
+            elif table_exists(connection, "main", table):
                 connection.execute(f"DELETE FROM {quoted} WHERE {BATCH_COLUMN} = ?", [batch])
             connection.execute(
                 "DELETE FROM staged_batches WHERE sync = ? AND kind = ? AND batch = ?",
@@ -607,20 +604,10 @@ def _table(sync: str, kind: str) -> str:
     return f"{sync}__{kind}"
 
 
-def _exists(connection: duckdb.DuckDBPyConnection, table: str) -> bool:
-    found = first_row(
-        connection.execute(
-            "SELECT count(*) FROM duckdb_tables() WHERE table_name = ? AND schema_name = 'main'",
-            [table],
-        )
-    )
-    return bool(found and found[0])
-
-
 def _widen(connection: duckdb.DuckDBPyConnection, table: str) -> None:
     """Create the table from the incoming frame, or add the columns it brings."""
     quoted = quote_identifier(table)
-    if not _exists(connection, table):
+    if not table_exists(connection, "main", table):
         connection.execute(
             f"CREATE TABLE {quoted} AS "
             f"SELECT NULL::VARCHAR AS {BATCH_COLUMN}, * FROM incoming LIMIT 0"
