@@ -59,32 +59,39 @@ def run_demo(project: Path | None = None, org_port: int = 0) -> int:
         specs = ordered(load_specs(project / "syncs"))
         defs = build_definitions(specs)
         writes, reads, round_trip = split_specs(specs)
+        failed = 0
         with dg.DagsterInstance.get() as instance, progress_bar() as progress:
             task = progress.add_task("syncs run", total=2 * len(specs) + 1)
             print("first run of every sync, batch by batch:")
             for loaded in writes:
-                run_sync(defs, instance, loaded.spec)
+                failed += run_sync(defs, instance, loaded.spec)
                 progress.advance(task)
-            read_into_warehouse(defs, instance, reads, info, warehouse, QUIET, first=True)
+            failed += read_into_warehouse(defs, instance, reads, info, warehouse, QUIET, first=True)
             progress.advance(task, len(reads))
             for loaded in round_trip:
-                run_sync(defs, instance, loaded.spec)
+                failed += run_sync(defs, instance, loaded.spec)
                 progress.advance(task)
             print("\nsecond run of everything (nothing may be sent twice):")
             for loaded in writes:
-                run_sync(defs, instance, loaded.spec, discover=False)
+                failed += run_sync(defs, instance, loaded.spec, discover=False)
                 progress.advance(task)
-            read_into_warehouse(defs, instance, reads, info, warehouse, QUIET, first=False)
+            failed += read_into_warehouse(
+                defs, instance, reads, info, warehouse, QUIET, first=False
+            )
             progress.advance(task, len(reads))
             for loaded in round_trip:
-                run_sync(defs, instance, loaded.spec, discover=False)
+                failed += run_sync(defs, instance, loaded.spec, discover=False)
                 progress.advance(task)
             change_one_product(warehouse)
             print("\none product changed in the warehouse; the catalogue runs again:")
-            run_sync(defs, instance, next(s.spec for s in specs if s.spec.name == CATALOG))
+            failed += run_sync(
+                defs, instance, next(s.spec for s in specs if s.spec.name == CATALOG)
+            )
             progress.advance(task)
     print_ui_help()
-    return 0
+    if failed:
+        print(f"\n{failed} run(s) failed: each says why above, and the UI keeps its logs.")
+    return 1 if failed else 0
 
 
 def progress_bar() -> Progress:
@@ -131,14 +138,19 @@ def seed_org(info: dict[str, Any]) -> tuple[list[str], list[str]]:
 
 def run_sync(
     defs: dg.Definitions, instance: dg.DagsterInstance, spec: AnySyncSpec, discover: bool = True
-) -> None:
-    if not spec.batched:
-        print_summary(spec.name, "whole dataset", materialize(defs, instance, spec.name, None))
-        return
-    partitions = f"{spec.name}_batches"
-    found = discover_batches(defs, instance, spec.name) if discover else []
-    for batch in found or instance.get_dynamic_partitions(partitions):
-        print_summary(spec.name, batch, materialize(defs, instance, spec.name, batch))
+) -> int:
+    """Runs the sync (every batch of it, one by one) and says how many of those runs failed."""
+    if spec.batched:
+        found = discover_batches(defs, instance, spec.name) if discover else []
+        batches = found or instance.get_dynamic_partitions(f"{spec.name}_batches")
+    else:
+        batches = [None]
+    failed = 0
+    for batch in batches:
+        metadata = materialize(defs, instance, spec.name, batch)
+        print_summary(spec.name, batch or "whole dataset", metadata)
+        failed += not metadata["success"]
+    return failed
 
 
 def reset(state: Path) -> None:

@@ -52,20 +52,23 @@ def read_into_warehouse(
     run_config: dict[str, Any],
     *,
     first: bool,
-) -> None:
+) -> int:
     """Run every ingest spec once (after seeding Leads and Tasks on the first round) and give
-    the merged people their fan tier."""
+    the merged people their fan tier; says how many of the runs failed."""
     if first:
         seed_sales_activity(info)
     print(
         "\nreading Salesforce into the warehouse:" if first else "\nreading again (changes only):"
     )
+    failed = 0
     for loaded in reading:
         result = defs.resolve_job_def(f"{loaded.spec.name}_ingest").execute_in_process(
             instance=instance, raise_on_error=False, run_config=run_config
         )
         print_reads(loaded.spec.name, result)
+        failed += not result.success
     enrich(warehouse)
+    return failed
 
 
 def seed_sales_activity(info: dict[str, Any]) -> None:

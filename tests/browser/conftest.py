@@ -52,7 +52,7 @@ def clean_environment() -> dict[str, str]:
     }
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def demo_project(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A project folder with the repository's syncs after `sf-assets demo` ran in it."""
     project = tmp_path_factory.mktemp("demo")
@@ -80,7 +80,7 @@ api: sometimes
 """
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def dagster_ui(demo_project: Path) -> Iterator[str]:
     """`sf-assets ui` on free ports, in its own process group, stopped by its PID; a spec
     with a mistake sits beside the demo's (as a user's half-written one would)."""
@@ -142,7 +142,7 @@ def stop_group(process: subprocess.Popen[bytes]) -> bool:
     return False
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[BrowserContext]:
     """The system's Chromium, headless, with an empty profile."""
     profile = tmp_path_factory.mktemp("chromium-profile")
