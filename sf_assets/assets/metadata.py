@@ -85,9 +85,11 @@ def mapping_table(spec: SyncSpec, obj: ObjectInfo | None = None) -> dg.TableMeta
 
 
 def counts_by(frame: pl.DataFrame, column: str) -> dict[str, int]:
+    """Counts per value, most frequent first; ties in the value's order, so that the same
+    rows give the same metadata (and the same summary line) on every run."""
     if frame.is_empty():
         return {}
-    grouped = frame.group_by(column).len().sort("len", descending=True)
+    grouped = frame.group_by(column).len().sort(["len", column], descending=[True, False])
     return {str(k): int(n) for k, n in grouped.iter_rows()}
 
 
