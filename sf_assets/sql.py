@@ -10,6 +10,7 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -58,54 +59,74 @@ class AttachedFiles:
     file lock, which DETACH gives back, so another process waits no longer than it did when
     each operation had a database of its own. Threads that use one file at the same time share
     its attachment (DuckDB refuses to attach a file twice), as they shared DuckDB's cached
-    database before; the last one out detaches it. A forked child starts a database of its
-    own, since a DuckDB database does not survive a fork.
+    database before; the last one out detaches it. Each file has a lock of its own, so a thread
+    waiting for a file another process holds keeps no thread from the other files. A forked
+    child starts a database of its own, since a DuckDB database does not survive a fork.
     """
 
     def __init__(self) -> None:
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # guards the database and the table of files
         self._pid = 0
         self._database: duckdb.DuckDBPyConnection | None = None
-        self._users: dict[str, int] = {}
+        self._files: dict[str, _File] = {}
         self._inherited: list[duckdb.DuckDBPyConnection] = []
 
     @contextlib.contextmanager
     def connection(self, path: str, wait_seconds: float) -> Iterator[duckdb.DuckDBPyConnection]:
         alias = self._attach(path, wait_seconds)
         try:
-            cursor = self._base().cursor()
-            try:
+            with contextlib.closing(self._base().cursor()) as cursor:
                 cursor.execute(f"USE {quote_identifier(alias)}")
                 yield cursor
-            finally:
-                cursor.close()
         finally:
             self._detach(path)
 
     def _base(self) -> duckdb.DuckDBPyConnection:
-        if self._database is not None and self._pid != os.getpid():
-            # never closed here: its threads stayed in the parent, so closing it could hang
-            self._inherited.append(self._database)
-            self._database = None
-        if self._database is None:
-            self._database, self._pid, self._users = duckdb.connect(":memory:"), os.getpid(), {}
-        return self._database
+        with self._lock:
+            if self._database is not None and self._pid != os.getpid():
+                # never closed here: its threads stayed in the parent, so closing it could hang
+                self._inherited.append(self._database)
+                self._database = None
+            if self._database is None:
+                self._database, self._pid, self._files = duckdb.connect(":memory:"), os.getpid(), {}
+            return self._database
+
+    def _file(self, path: str) -> _File:
+        self._base()  # a forked child starts with no files
+        with self._lock:
+            return self._files.setdefault(path, _File())
 
     def _attach(self, path: str, wait_seconds: float) -> str:
         alias = _alias(path)
-        with self._lock:
-            if self._users.get(path, 0) == 0:
+        file = self._file(path)
+        with file.lock:
+            if file.users == 0:
                 statement = f"ATTACH {quote_literal(path)} AS {quote_identifier(alias)}"
-                _waiting(wait_seconds)(self._base().execute, statement)
-            self._users[path] = self._users.get(path, 0) + 1
+                _waiting(wait_seconds)(self._execute, statement)
+            file.users += 1
         return alias
 
     def _detach(self, path: str) -> None:
-        with self._lock:
-            self._users[path] -= 1
-            if self._users[path] == 0:
-                del self._users[path]
-                self._base().execute(f"DETACH {quote_identifier(_alias(path))}")
+        file = self._file(path)
+        with file.lock:
+            file.users -= 1
+            if file.users == 0:
+                self._execute(f"DETACH {quote_identifier(_alias(path))}")
+
+    def _execute(self, statement: str) -> None:
+        """ATTACH and DETACH act on the whole database; a cursor of its own lets threads run
+        them side by side (one DuckDB connection is not for two threads at once)."""
+        with contextlib.closing(self._base().cursor()) as cursor:
+            cursor.execute(statement)
+
+
+@dataclass
+class _File:
+    """A file's attachment: how many connections of this process use it, and the lock that
+    makes its ATTACH and DETACH one at a time."""
+
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    users: int = 0
 
 
 FILES = AttachedFiles()

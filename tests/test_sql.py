@@ -85,3 +85,41 @@ def test_a_connection_sees_its_file_as_its_default_database(tmp_path: Path) -> N
         second.execute("CREATE TABLE crm.only_in_two (n INTEGER)")
         assert table_exists(second, "crm", "only_in_two")
         assert not table_exists(first, "crm", "only_in_two")
+
+
+HOLD_IN_ANOTHER_PROCESS = """
+import sys, duckdb
+connection = duckdb.connect(sys.argv[1])
+print("holding", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_a_thread_waiting_for_a_locked_file_holds_up_no_other_file(tmp_path: Path) -> None:
+    locked, free = tmp_path / "locked.duckdb", tmp_path / "free.duckdb"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", HOLD_IN_ANOTHER_PROCESS, str(locked)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    waiting_done = threading.Event()
+    try:
+        assert holder.stdout is not None and holder.stdout.readline().strip() == "holding"
+
+        def wait_for_the_locked_file() -> None:
+            with attached(str(locked), wait_seconds=30):
+                waiting_done.set()
+
+        waiter = threading.Thread(target=wait_for_the_locked_file)
+        waiter.start()
+        with attached(str(free), wait_seconds=30) as connection:
+            assert connection.execute("SELECT 1").fetchall() == [(1,)]
+        assert not waiting_done.is_set(), "the other process still holds the locked file"
+    finally:
+        assert holder.stdin is not None
+        holder.stdin.write("\n")
+        holder.stdin.close()
+        holder.wait(timeout=30)
+    waiter.join(timeout=60)
+    assert waiting_done.is_set(), "the waiting thread got the file once it was let go"
