@@ -62,26 +62,22 @@ def run_demo(project: Path | None = None, org_port: int = 0) -> int:
         failed = 0
         with dg.DagsterInstance.get() as instance, progress_bar() as progress:
             task = progress.add_task("syncs run", total=2 * len(specs) + 1)
-            print("first run of every sync, batch by batch:")
-            for loaded in writes:
-                failed += run_sync(defs, instance, loaded.spec)
-                progress.advance(task)
-            failed += read_into_warehouse(defs, instance, reads, info, warehouse, QUIET, first=True)
-            progress.advance(task, len(reads))
-            for loaded in round_trip:
-                failed += run_sync(defs, instance, loaded.spec)
-                progress.advance(task)
-            print("\nsecond run of everything (nothing may be sent twice):")
-            for loaded in writes:
-                failed += run_sync(defs, instance, loaded.spec, discover=False)
-                progress.advance(task)
-            failed += read_into_warehouse(
-                defs, instance, reads, info, warehouse, QUIET, first=False
-            )
-            progress.advance(task, len(reads))
-            for loaded in round_trip:
-                failed += run_sync(defs, instance, loaded.spec, discover=False)
-                progress.advance(task)
+            for first in (True, False):
+                print(
+                    "first run of every sync, batch by batch:"
+                    if first
+                    else "\nsecond run of everything (nothing may be sent twice):"
+                )
+                for loaded in writes:
+                    failed += run_sync(defs, instance, loaded.spec, discover=first)
+                    progress.advance(task)
+                failed += read_into_warehouse(
+                    defs, instance, reads, info, warehouse, QUIET, first=first
+                )
+                progress.advance(task, len(reads))
+                for loaded in round_trip:
+                    failed += run_sync(defs, instance, loaded.spec, discover=first)
+                    progress.advance(task)
             change_one_product(warehouse)
             print("\none product changed in the warehouse; the catalogue runs again:")
             failed += run_sync(
