@@ -108,6 +108,31 @@ def test_datetime_values_are_stored_in_utc(sf):
     assert sf.Contact.get(created["id"])["Last_Purchase__c"] == "2024-05-01T10:30:00.000+0000"
 
 
+def test_a_query_writes_values_and_parents_as_a_record_read_does(sf):
+    """Query pages render a whole page at once; a record GET renders one value at a time.
+    Both must write instants (to the millisecond, truncated), dates and nulls alike."""
+    account = sf.Account.create({"Name": "Parent"})
+    fields = {"Last_Purchase__c": "2024-05-01T12:30:00.999+02:00", "Birthdate": "1990-12-31"}
+    child = sf.Contact.create({"LastName": "Child", "AccountId": account["id"], **fields})
+    orphan = sf.Contact.create({"LastName": "Orphan"})
+    rows = sf.query(
+        "SELECT Id, Last_Purchase__c, Birthdate, Email, Account.Name FROM Contact"
+        f" WHERE Id IN ('{child['id']}', '{orphan['id']}') ORDER BY LastName"
+    )["records"]
+    for row, created in zip(rows, (child, orphan), strict=True):
+        record = sf.Contact.get(created["id"])
+        assert row["attributes"] == {
+            "type": "Contact",
+            "url": record["attributes"]["url"],
+        }
+        for name in ("Id", "Last_Purchase__c", "Birthdate", "Email"):
+            assert row[name] == record[name], name
+    assert rows[0]["Last_Purchase__c"] == "2024-05-01T10:30:00.999+0000"
+    assert rows[0]["Account"]["Name"] == "Parent"
+    assert rows[0]["Account"]["attributes"]["url"].endswith(f"/Account/{account['id']}")
+    assert rows[1]["Account"] is None
+
+
 def test_collections_mixed_types_keep_request_order(sf):
     result = sf.restful(
         "composite/sobjects",
