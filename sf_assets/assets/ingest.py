@@ -31,11 +31,11 @@ from sf_assets.salesforce.reader.fields import FieldSelectionError
 from sf_assets.salesforce.reader.filters import FilterError
 from sf_assets.salesforce.reader.read import stream_name
 from sf_assets.specs import IngestSpec, LoadedSpec
+from sf_assets.specs.ingest import MERGED_SCHEMA
 from sf_assets.state import StateStore
 from sf_assets.state.cursors import StateCursors
 from sf_assets.state.placement import require_shared_state
 
-MERGED_SCHEMA = "main"
 # What the spec asks for that the org does not have: a clear failure, not a stack trace.
 SPEC_ERRORS = (UnknownObjectError, FieldSelectionError, FilterError)
 
@@ -179,17 +179,9 @@ def merged_assets(
         found.append(organizations_asset(spec, warehouse, raw))
     if spec.orders:
         found.append(orders_asset(spec, warehouse, raw))
-    if people is not None and _activity_objects(spec):
+    if people is not None and spec.activity_objects():
         found.append(activities_asset(spec, warehouse, raw, people))
     return found
-
-
-def _activity_objects(spec: IngestSpec) -> list[str]:
-    """Objects read as activities: Tasks, and Opportunities with their contact roles."""
-    names = ["Task"] if spec.object("Task") else []
-    if spec.object("Opportunity") and spec.object("OpportunityContactRole"):
-        names += ["Opportunity", "OpportunityContactRole"]
-    return names
 
 
 def _source(spec: IngestSpec, sobject: str) -> Source:
@@ -298,7 +290,7 @@ def activities_asset(
     raw: dict[str, dg.AssetsDefinition],
     people: dg.AssetsDefinition,
 ) -> dg.AssetsDefinition:
-    objects = _activity_objects(spec)
+    objects = spec.activity_objects()
 
     def source(name: str) -> Source | None:
         return _source(spec, name) if name in objects else None

@@ -21,19 +21,13 @@ from resources.https import TrustingSession
 from sf_assets.assets.lineage import source_deps, table_key
 from sf_assets.specs import IngestSpec, LoadedSpec
 
-INGEST_TABLES = ("people", "organizations", "orders", "activities")
-
 
 def split_specs(
     specs: list[LoadedSpec],
 ) -> tuple[list[LoadedSpec], list[LoadedSpec], list[LoadedSpec]]:
     """(syncs that run first, ingest specs, syncs that read what the ingest specs write)."""
     reading = [s for s in specs if isinstance(s.spec, IngestSpec)]
-    produced = {table_key(t) for t in INGEST_TABLES} | {
-        table_key(f"{s.spec.into.raw_schema}.{name.lower()}")
-        for s in reading
-        for name in s.spec.read.objects  # type: ignore[union-attr]
-    }
+    produced = {table_key(t) for s in reading for t in s.spec.tables()}  # type: ignore[union-attr]
     downstream = [
         s
         for s in specs

@@ -15,6 +15,9 @@ from typing import Annotated, ClassVar, Literal
 from pydantic import Discriminator, Field, Tag, field_validator, model_validator
 
 from sf_assets.specs.common import NAME_PATTERN, SpecModel
+from sf_assets.specs.sources import DEFAULT_SCHEMA
+
+MERGED_SCHEMA = DEFAULT_SCHEMA  # merged tables are plain `people`, `organizations`, ...
 
 API_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
 # A field name or a glob over field names (`*__c`, `Billing*`).
@@ -331,6 +334,26 @@ class IngestSpec(SpecModel):
     def object_name(self, name: str) -> str:
         """The object's name as the spec spells it."""
         return next(key for key in self.read.objects if key.lower() == name.lower())
+
+    def activity_objects(self) -> list[str]:
+        """Objects read as activities: Tasks, and Opportunities with their contact roles."""
+        names = ["Task"] if self.object("Task") else []
+        if self.object("Opportunity") and self.object("OpportunityContactRole"):
+            names += ["Opportunity", "OpportunityContactRole"]
+        return names
+
+    def tables(self) -> list[str]:
+        """Every warehouse table the spec's assets write: a raw copy per object, then the
+        merged tables it builds. Other specs' sources are checked against these."""
+        people = self.merge.people is not None
+        merged = {
+            "people": people,
+            "organizations": self.merge.organizations is not None,
+            "orders": self.orders,
+            "activities": people and bool(self.activity_objects()),
+        }
+        raw = [f"{self.into.raw_schema}.{name.lower()}" for name in self.read.objects]
+        return raw + [f"{MERGED_SCHEMA}.{name}" for name, built in merged.items() if built]
 
     @property
     def connection(self) -> str:

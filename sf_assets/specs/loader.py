@@ -21,7 +21,7 @@ from sf_assets.project import in_project
 from sf_assets.specs.common import SpecError, SpecModel
 from sf_assets.specs.emarsys import EmarsysSyncSpec
 from sf_assets.specs.ingest import IngestSpec
-from sf_assets.specs.sources import SOURCE_KINDS
+from sf_assets.specs.sources import SOURCE_KINDS, DuckDBSource, table_parts
 from sf_assets.specs.writeback import SyncSpec
 
 
@@ -129,7 +129,8 @@ def spec_files(directory: Path) -> list[Path]:
 
 def read_specs(directory: Path | None = None) -> SpecFolder:
     """Every `*.yaml`/`*.yml` in the syncs folder, in name order. A file that does not load,
-    or that reuses a name an earlier file took, is set aside with its message."""
+    that reuses a name an earlier file took, or that reads an ingest spec's table from another
+    file is set aside with its message."""
     directory = directory or syncs_dir()
     if not directory.is_dir():
         return SpecFolder([], [])
@@ -149,7 +150,37 @@ def read_specs(directory: Path | None = None) -> SpecFolder:
             continue
         seen[name] = file
         specs.append(loaded)
-    return SpecFolder(specs, broken)
+    misread = misread_tables(specs)
+    set_aside = {item.file for item in misread}
+    return SpecFolder([s for s in specs if s.file not in set_aside], broken + misread)
+
+
+def misread_tables(specs: list[LoadedSpec]) -> list[BrokenSpec]:
+    """Syncs that read a table an ingest spec writes, but from another DuckDB file. Asset keys
+    name a table and not its file, so such a sync would show the ingest upstream of data it
+    never reads, and it would read a stale or missing table instead (most likely the file
+    path is wrong in one of the two specs)."""
+    written: dict[tuple[str, ...], tuple[LoadedSpec, Path]] = {}
+    for loaded in specs:
+        if isinstance(loaded.spec, IngestSpec):
+            into = loaded.resolve(loaded.spec.into.duckdb).resolve()
+            written.update({table_parts(t): (loaded, into) for t in loaded.spec.tables()})
+    misread = []
+    for loaded in specs:
+        source = getattr(loaded.spec, "source", None)
+        if not isinstance(source, DuckDBSource) or source.table is None:
+            continue
+        writer, into = written.get(table_parts(source.table), (None, None))
+        path = loaded.resolve(source.duckdb).resolve()
+        if writer is not None and into != path:
+            message = (
+                f"{loaded.file}: sync {loaded.spec.name!r} reads {source.table} from "
+                f"{source.duckdb}, but ingest spec {writer.spec.name!r} ({writer.file.name}) "
+                f"writes that table into {writer.spec.into.duckdb}: point `source.duckdb` at "
+                f"{writer.spec.into.duckdb}, or read a table of another name"
+            )
+            misread.append(BrokenSpec(loaded.file, message))
+    return misread
 
 
 def load_specs(directory: Path | None = None) -> list[LoadedSpec]:

@@ -10,6 +10,16 @@ from sf_assets.specs.common import SpecModel
 
 DEFAULT_BATCH_COLUMN = "_BATCH_ID_"
 SOURCE_KINDS = ("duckdb", "files")
+DEFAULT_SCHEMA = "main"
+
+
+def table_parts(table: str) -> tuple[str, ...]:
+    """A table's name as DuckDB compares it: schema first, quotes and case dropped, and the
+    default schema left out (`People`, `main.people` and `"people"` are one table)."""
+    parts = [part.strip().strip('"').lower() for part in table.split(".")]
+    if len(parts) > 1 and parts[0] == DEFAULT_SCHEMA:
+        parts = parts[1:]
+    return tuple(parts)
 
 
 class DuckDBSource(SpecModel):

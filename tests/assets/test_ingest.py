@@ -14,6 +14,7 @@ import pytest
 import yaml
 
 from resources.https import TrustingSession
+from sf_assets.assets.lineage import table_key
 from sf_assets.definitions import build_definitions
 from sf_assets.specs import load_specs
 
@@ -291,3 +292,24 @@ def test_activities_follow_people_and_the_activity_objects(project):
         dg.AssetKey("people"),
         dg.AssetKey(["salesforce", "task"]),
     }
+
+
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {},
+        {"orders": True, "read": {"objects": {"Order": {}, "OrderItem": {}}}},
+        {"read": {"objects": {"Task": {"fields": ["WhoId"]}}}},
+        {"merge": {"people": None, "organizations": None}},
+    ],
+)
+def test_an_ingest_spec_lists_every_table_its_assets_write(project, changes):
+    """Syncs that read these tables are checked against `IngestSpec.tables()` when the specs
+    load, so it must name every asset the factory builds, and nothing else."""
+    objects = {**SPEC["read"]["objects"], **changes.get("read", {}).get("objects", {})}
+    body = {**SPEC, **changes, "read": {**SPEC["read"], "objects": objects}}
+    if "merge" in changes:
+        body["merge"] = {k: v for k, v in changes["merge"].items() if v is not None}
+    built = definitions(project, body).resolve_asset_graph().get_all_asset_keys()
+    (loaded,) = load_specs(project / "syncs")
+    assert {table_key(t) for t in loaded.spec.tables()} == built

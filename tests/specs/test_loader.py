@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from sf_assets.specs import SpecError, json_schema, load_specs
+from sf_assets.specs import SpecError, json_schema, load_specs, read_specs
 
 GOOD = """
 name: contacts_to_salesforce
@@ -115,3 +115,48 @@ mapping: {order: order_id, timestamp: at, customer: who, item: sku, price: total
     )
     with pytest.raises(SpecError, match="not mapped: quantity"):
         load_specs(tmp_path / "syncs")
+
+
+INGEST = """
+name: crm_from_salesforce
+read: {objects: {Contact: {fields: [Email, Phone, FirstName, LastName]}, Lead: {}}}
+into: {duckdb: demo/warehouse.duckdb}
+merge: {people: {from: [Contact, Lead], keys: {primary: Email}}}
+"""
+
+
+@pytest.mark.parametrize("table", ["people", "main.People", "salesforce.contact"])
+def test_a_sync_reading_an_ingest_table_from_another_file_is_set_aside(tmp_path, table):
+    """Lineage keys a table by its name: a sync reading `people` from another file than the
+    ingest spec writes it to would show the ingest upstream of data it never reads."""
+    write(tmp_path / "syncs", "crm.yaml", INGEST)
+    write(
+        tmp_path / "syncs", "back.yaml", WRITEBACK_OF.format(file="warehouse.duckdb", table=table)
+    )
+    folder = read_specs(tmp_path / "syncs")
+    assert [s.spec.name for s in folder.specs] == ["crm_from_salesforce"]
+    (broken,) = folder.broken
+    assert broken.file.name == "back.yaml"
+    assert f"sync 'tiers_back' reads {table} from warehouse.duckdb" in broken.message
+    assert "ingest spec 'crm_from_salesforce' (crm.yaml)" in broken.message
+    assert "point `source.duckdb` at demo/warehouse.duckdb" in broken.message
+
+
+def test_a_sync_reading_an_ingest_table_from_its_file_loads(tmp_path):
+    write(tmp_path / "syncs", "crm.yaml", INGEST)
+    spelt = f"{tmp_path}/demo/../demo/warehouse.duckdb"  # the same file, written another way
+    for name, file in (("back.yaml", "demo/warehouse.duckdb"), ("abs.yaml", spelt)):
+        body = WRITEBACK_OF.format(file=file, table="people")
+        write(tmp_path / "syncs", name, body.replace("tiers_back", name.split(".")[0]))
+    write(tmp_path / "syncs", "other.yaml", GOOD)  # crm.contacts: no ingest spec writes it
+    folder = read_specs(tmp_path / "syncs")
+    assert folder.broken == []
+    assert len(folder.specs) == 4
+
+
+WRITEBACK_OF = """
+name: tiers_back
+source: {{duckdb: "{file}", table: {table}, batch_column: null}}
+target: {{object: Contact, operation: update, match_on: Email}}
+mapping: {{Email: email, Fan_Tier__c: tier}}
+"""
