@@ -26,9 +26,11 @@ def create(api: Api, soql: str, *, include_deleted: bool = False) -> str:
     return api.call("POST", JOBS, idempotent=True, json=body).json()["id"]
 
 
-def poll(api: Api, job_id: str, if_late: str) -> dict[str, Any]:
-    """The job's info once it has finished; `if_late` says what a timeout leaves behind."""
-    return poll_job(api, f"{JOBS}/{job_id}", f"Bulk query job {job_id}", if_late)
+def poll(api: Api, job_id: str, if_late: str, *, rows: int | None = None) -> dict[str, Any]:
+    """The job's info once it has finished; `if_late` says what a timeout leaves behind, and
+    `rows`, the records the query should return when a count told, lets the wait follow the
+    job's progress (see polling.py)."""
+    return poll_job(api, f"{JOBS}/{job_id}", f"Bulk query job {job_id}", if_late, rows=rows)
 
 
 def pages(api: Api, job_id: str) -> Iterator[bytes]:

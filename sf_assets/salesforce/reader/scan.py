@@ -115,7 +115,7 @@ class Scan:
                     self.selection.object,
                     remaining,
                 )
-                yield from self._bulk(statement.after(position))
+                yield from self._bulk(statement.after(position), remaining)
                 return
             answer = self._more(answer["nextRecordsUrl"], statement, position, start)
 
@@ -152,14 +152,16 @@ class Scan:
 
     # -- Bulk --------------------------------------------------------------------------------
 
-    def _bulk(self, statement: Statement) -> Iterator[Page]:
+    def _bulk(self, statement: Statement, rows: int | None = None) -> Iterator[Page]:
+        """The records through a Bulk query job; `rows`, how many a REST answer said are left,
+        lets the polls follow the job's progress."""
         self._used("bulk")
         unordered = Statement(statement.object, statement.fields, statement.conditions, False)
         job_id = query.create(self.api, unordered.soql(), include_deleted=self.include_deleted)
         self.bulk_job_ids.append(job_id)
         self.log.info("%s: Bulk query job %s created", self.selection.object, job_id)
         yield Page(_empty(self.selection), None, BulkState(job_id, None))
-        yield from self._bulk_pages(BulkState(job_id, None))
+        yield from self._bulk_pages(BulkState(job_id, None), rows)
 
     def _existing_job(self, job: BulkState) -> BulkState | None:
         """The job to resume, if Salesforce still has it."""
@@ -175,8 +177,9 @@ class Scan:
         self.log.info("%s: resuming Bulk query job %s", self.selection.object, job.job_id)
         return job
 
-    def _bulk_pages(self, job: BulkState) -> Iterator[Page]:
-        final = query.poll(self.api, job.job_id, "nothing of it was committed; run the read again")
+    def _bulk_pages(self, job: BulkState, rows: int | None = None) -> Iterator[Page]:
+        if_late = "nothing of it was committed; run the read again"
+        final = query.poll(self.api, job.job_id, if_late, rows=rows)
         self._started_at(final.get("createdDate"))
         if final["state"] != "JobComplete":
             raise ReadError(
