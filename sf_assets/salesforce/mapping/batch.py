@@ -12,7 +12,7 @@ occurrence, and text is never trimmed or cut to fit.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
@@ -33,6 +33,7 @@ from sf_assets.salesforce.mapping.values import (
     is_supported,
     is_text,
     quoted,
+    to_lowercase,
 )
 from sf_assets.specs import SyncSpec
 
@@ -78,6 +79,7 @@ def map_batch(spec: SyncSpec, obj: ObjectInfo, frame: pl.DataFrame, batch: str) 
     checks += [
         _field_check(spec, obj, target, frame.schema[target.column], scope) for target in targets
     ]
+    checks = [_with_kept_conditions(check, scope) for check in checks]
     read = dict.fromkeys([ROW, spec.key_column, *[t.column for t in targets]])
     checked = _first_problems(scope.apply(frame.select(list(read))), checks)
     is_bad = checked["__first"].is_not_null()
@@ -161,6 +163,17 @@ def _require_columns(spec: SyncSpec, targets: list[MappedField], frame: pl.DataF
             )
 
 
+def _with_kept_conditions(check: Checked, scope: Scope) -> Checked:
+    """Each rule's condition as a column of its own: worked out once, beside the other columns
+    of its stage, and read again by the rejects instead of evaluated (and its regex compiled)
+    a second time."""
+    problems = [
+        replace(problem, when=scope.keep(problem.when.fill_null(False)))
+        for problem in check.problems
+    ]
+    return replace(check, problems=problems)
+
+
 def _first_problems(frame: pl.DataFrame, checks: list[Checked]) -> pl.DataFrame:
     """`__first`: the index of the check that rejects the row, null for a good row.
 
@@ -168,7 +181,7 @@ def _first_problems(frame: pl.DataFrame, checks: list[Checked]) -> pl.DataFrame:
     rejected rows, which are few.
     """
     failed = [
-        pl.any_horizontal([problem.when.fill_null(False) for problem in check.problems])
+        pl.any_horizontal([problem.when for problem in check.problems])
         if check.problems
         else pl.lit(False)
         for check in checks
@@ -234,7 +247,7 @@ def _key_check(
         and not match.case_sensitive
         and any(t.column == column and t.field == match for t in targets)
     )
-    compared = scope.keep(key.str.to_lowercase()) if folds_case else key
+    compared = scope.keep(to_lowercase(key, scope)) if folds_case else key
     # A hash seen twice (polars' own, stable in this process only) marks candidates, and the
     # keys themselves are counted among those alone, so a collision never rejects a row.
     candidate = scope.keep(repeated(scope.keep(compared.hash())))

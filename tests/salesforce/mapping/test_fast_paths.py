@@ -29,6 +29,7 @@ from sf_assets.salesforce.mapping.values import (
     Scope,
     _split_datetime_text,
     parse_datetime_text,
+    to_lowercase,
 )
 from tests.salesforce.mapping.test_batch import CONTACT, make_spec
 
@@ -250,3 +251,14 @@ def test_duplicate_keys_and_their_counts_match_a_plain_count():
         pl.col("reason").str.extract(r"appears (\d+) times").cast(pl.UInt32).alias("len"),
     ).unique()
     assert stated.sort("key").rows() == counts.filter(pl.col("len") > 1).sort("k").rows()
+
+
+def test_lowercasing_only_text_that_changes_gives_the_plain_lowercase():
+    """Every code point alone, plus words where context matters (a final sigma, titlecase)."""
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    frame = pl.DataFrame({"t": [*points, "ΟΔΟΣ", "Fan-1", "ǅemal", "ﬃ", "", None]})
+    scope = Scope()
+    fast = scope.keep(to_lowercase(pl.col("t"), scope))
+    plain = pl.col("t").str.to_lowercase()
+    both = scope.apply(frame).select(fast.alias("fast"), plain.alias("plain"))
+    assert both.filter(pl.col("fast").ne_missing(pl.col("plain"))).height == 0
