@@ -71,6 +71,12 @@ def content_hash(rows: pl.DataFrame, names: list[str]) -> pl.Series:
     return CONTENT_HASHES[HASH_VERSION](rows, names)
 
 
+def content_hash_of(schema: pl.Schema, names: list[str]) -> pl.Expr:
+    """The current version's hash as an expression over columns `names` (of `schema`), for a
+    query that hashes beside other work instead of in a pass of its own."""
+    return typed_hash(schema, names)
+
+
 def typed_content_hash(rows: pl.DataFrame, names: list[str]) -> pl.Series:
     """Version x2, `typed_hash` of the rows, as one column."""
     if rows.height == 0:

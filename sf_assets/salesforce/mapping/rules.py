@@ -346,7 +346,7 @@ def _parse_date(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope: Sc
     else:
         value = pl.lit(None, pl.Date)
     value = scope.keep(value)
-    return value, _date_rules(value, source, dtype, "a date (use 2024-01-31)")
+    return value, _date_rules(value, source, dtype, scope, "a date (use 2024-01-31)")
 
 
 def _parse_datetime(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope: Scope) -> Parsed:
@@ -356,12 +356,20 @@ def _parse_datetime(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope
         value = pl.lit(None, UTC_DATETIME)
     value = scope.keep(value)
     example = "a date and time (use 2024-01-31T10:00:00Z, an offset, or a date)"
-    return value, _date_rules(value, source, dtype, example)
+    return value, _date_rules(value, source, dtype, scope, example)
 
 
-def _date_rules(value: pl.Expr, source: pl.Expr, dtype: pl.DataType, wanted: str) -> list:
+def _date_rules(
+    value: pl.Expr, source: pl.Expr, dtype: pl.DataType, scope: Scope, wanted: str
+) -> list:
     shown = as_text(source, dtype)
-    present = source.is_not_null() if dtype != pl.Utf8 else blank_to_null(source).is_not_null()
+    if dtype == pl.Utf8:
+        # Only text that did not parse needs the costlier test for blank text.
+        present = scope.sparse(
+            blank_to_null(source).is_not_null(), where=value.is_null(), default=False
+        )
+    else:
+        present = source.is_not_null()
     day = value.cast(pl.Date)
     return [
         Problem(
