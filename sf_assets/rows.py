@@ -29,9 +29,12 @@ FIELD_SEPARATOR = "\x1e"
 def repeated(hashed: pl.Expr) -> pl.Expr:
     """Whether a row's 64-bit hash is another row's too: the candidates for a repeated value.
     Sorting hashes is far cheaper than grouping the text they hash, and a collision only makes
-    a candidate, which the caller then compares by its value."""
-    in_order = hashed.sort()
-    return hashed.is_in(in_order.filter(in_order == in_order.shift(1)).implode())
+    a candidate, which the caller then compares by its value. The sorted hashes are one list
+    whose neighbours are compared inside it: an expression naming the sorted column three
+    times sorted it three times."""
+    pair = pl.element()
+    repeats = hashed.sort().implode().list.eval(pair.filter(pair == pair.shift(1)))
+    return hashed.is_in(repeats)
 
 
 def reject_reason(sync: str, batch: str) -> pl.Expr:

@@ -132,9 +132,11 @@ def _parse_text(field: FieldInfo, source: pl.Expr, dtype: pl.DataType, scope: Sc
             )
         )
     if field.type == "email":
+        # On the text rather than the kept value (null for ""), so that the regex, the
+        # costliest rule, runs in the first stage beside the other source columns' parsing.
         problems.append(
             Problem(
-                ~value.str.contains(EMAIL),
+                (text != "") & ~text.str.contains(EMAIL),
                 "INVALID_EMAIL_ADDRESS",
                 pl.format("{} is not a valid email address", quoted(value)),
             )
@@ -295,15 +297,17 @@ def round_float_to_scale(number: pl.Expr, scale: int, scope: Scope) -> pl.Expr:
     if scale >= EXACT_DECIMAL.scale:
         return number
     factor = 10.0**scale
-    size = number.abs()
-    divisor = size * 0.0 + factor
-    low = (size * factor).floor()
+    # Each intermediate is kept, so that the expressions reading it twice compute it once.
+    size = scope.keep(number.abs())
+    scaled = scope.keep(size * factor)
+    divisor = scope.keep(size * 0.0 + factor)
+    low = scope.keep(scaled.floor())
     up = (size >= (low + 0.5) / divisor).cast(pl.Float64)
-    rounded = (low + up) / divisor
+    rounded = scope.keep((low + up) / divisor)
     signed = pl.when(rounded == 0).then(0.0).when(number < 0).then(-rounded).otherwise(rounded)
     large = scope.sparse(
         round_to_scale(number.cast(pl.Utf8), number, scale),
-        where=size * factor >= EXACT_FLOAT_LIMIT,
+        where=scaled >= EXACT_FLOAT_LIMIT,
     )
     return pl.coalesce(large, signed)
 

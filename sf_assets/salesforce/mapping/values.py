@@ -204,8 +204,9 @@ def to_lowercase(text: pl.Expr, scope: Scope) -> pl.Expr:
     is not ASCII or holds an ASCII capital: most keys and emails are their own lowercase.
     (The regex engine's Unicode tables lag the case mappings, so no regex tells which
     non-ASCII text lowercasing changes.)"""
-    changes = (text.str.len_bytes() != text.str.len_chars()) | text.str.contains_any(
-        ASCII_UPPERCASE
+    # Kept, so that the test runs beside its stage's other columns rather than after them.
+    changes = scope.keep(
+        (text.str.len_bytes() != text.str.len_chars()) | text.str.contains_any(ASCII_UPPERCASE)
     )
     return pl.coalesce(scope.sparse(text.str.to_lowercase(), where=changes), text)
 
