@@ -11,13 +11,20 @@ occurrence, and text is never trimmed or cut to fit.
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import polars as pl
 
 from sf_assets.names import did_you_mean
-from sf_assets.rows import KEY, REJECT_SCHEMA, ROW, content_hash, reject_reason, repeated
+from sf_assets.rows import (
+    HASH,
+    KEY,
+    REJECT_SCHEMA,
+    ROW,
+    content_hash_of,
+    reject_reason,
+    repeated,
+)
 from sf_assets.salesforce.describe import DECIMAL_TYPES, FieldInfo, ObjectInfo
 from sf_assets.salesforce.mapping.rules import (
     Checked,
@@ -33,6 +40,7 @@ from sf_assets.salesforce.mapping.values import (
     is_supported,
     is_text,
     quoted,
+    to_lowercase,
 )
 from sf_assets.specs import SyncSpec
 
@@ -78,10 +86,12 @@ def map_batch(spec: SyncSpec, obj: ObjectInfo, frame: pl.DataFrame, batch: str) 
     checks += [
         _field_check(spec, obj, target, frame.schema[target.column], scope) for target in targets
     ]
+    checks = [_with_kept_conditions(check, scope) for check in checks]
     read = dict.fromkeys([ROW, spec.key_column, *[t.column for t in targets]])
     checked = _first_problems(scope.apply(frame.select(list(read))), checks)
-    is_bad = checked["__first"].is_not_null()
-    rows = (
+    is_bad = pl.col("__first").is_not_null()
+    names = [t.name for t in targets]
+    values = (
         checked.lazy()
         .filter(~is_bad)
         .select(
@@ -92,11 +102,13 @@ def map_batch(spec: SyncSpec, obj: ObjectInfo, frame: pl.DataFrame, batch: str) 
                 for check, t in zip(checks[1:], targets, strict=True)
             ],
         )
-        .collect()
     )
-    rows = rows.insert_column(2, content_hash(rows, [t.name for t in targets]))
-    rejects = _rejects(spec, batch, targets, checks, checked.filter(is_bad))
-    return MappedBatch(rows=rows, rejects=rejects)
+    hashed = content_hash_of(values.collect_schema(), names).alias(HASH)
+    rows = values.select(ROW, KEY, hashed, *names)
+    rejects = _rejects(spec, batch, targets, checks, checked.lazy().filter(is_bad))
+    # Both at once: the hash's text and the rejects' reasons keep both cores busy.
+    rows_frame, rejects_frame = pl.collect_all([rows, rejects])
+    return MappedBatch(rows=rows_frame, rejects=rejects_frame)
 
 
 def resolve_targets(spec: SyncSpec, obj: ObjectInfo) -> list[MappedField]:
@@ -161,6 +173,17 @@ def _require_columns(spec: SyncSpec, targets: list[MappedField], frame: pl.DataF
             )
 
 
+def _with_kept_conditions(check: Checked, scope: Scope) -> Checked:
+    """Each rule's condition as a column of its own: worked out once, beside the other columns
+    of its stage, and read again by the rejects instead of evaluated (and its regex compiled)
+    a second time."""
+    problems = [
+        replace(problem, when=scope.keep(problem.when.fill_null(False)))
+        for problem in check.problems
+    ]
+    return replace(check, problems=problems)
+
+
 def _first_problems(frame: pl.DataFrame, checks: list[Checked]) -> pl.DataFrame:
     """`__first`: the index of the check that rejects the row, null for a good row.
 
@@ -168,7 +191,7 @@ def _first_problems(frame: pl.DataFrame, checks: list[Checked]) -> pl.DataFrame:
     rejected rows, which are few.
     """
     failed = [
-        pl.any_horizontal([problem.when.fill_null(False) for problem in check.problems])
+        pl.any_horizontal([problem.when for problem in check.problems])
         if check.problems
         else pl.lit(False)
         for check in checks
@@ -182,31 +205,36 @@ def _rejects(
     batch: str,
     targets: list[MappedField],
     checks: list[Checked],
-    bad: pl.DataFrame,
-) -> pl.DataFrame:
-    """One row per rejected source row, with its first problem spelled out."""
+    bad: pl.LazyFrame,
+) -> pl.LazyFrame:
+    """One row per rejected source row, with its first problem spelled out.
+
+    The rows are split by the check that rejects them, so each row's code and text are worked
+    out from its own check's rules alone, not from every check's (a chain over all checks
+    evaluated all their texts on every rejected row). Every occurrence of a duplicate key is
+    rejected by the key check, so its part still counts the spellings of the whole group.
+    """
     columns = [spec.key_column, *[t.column for t in targets]]
     fields = [_key_field(spec, targets), *[t.name for t in targets]]
-    first = pl.col("__first")
-
-    def pick(values: Callable[[int], pl.Expr]) -> pl.Expr:
-        chain = pl.when(first == 0).then(values(0))
-        for i in range(1, len(checks)):
-            chain = chain.when(first == i).then(values(i))
-        return chain
-
-    problems = [first_problem(check.problems) for check in checks]
-    table = bad.select(
-        pl.lit(spec.name).alias("sync"),
-        pl.lit(batch).alias("batch"),
-        pl.col(ROW).alias("row"),
-        checks[0].value.alias("key"),
-        pick(lambda i: pl.lit(columns[i])).alias("column"),
-        pick(lambda i: pl.lit(fields[i], pl.Utf8)).alias("field"),
-        pick(lambda i: checks[i].shown).alias("value"),
-        pick(lambda i: problems[i][0]).alias("code"),
-        pick(lambda i: problems[i][1]).alias("problem"),
-    )
+    ordered = bad.with_row_index("__order")
+    parts = []
+    for i, check in enumerate(checks):
+        code, problem = first_problem(check.problems)
+        parts.append(
+            ordered.filter(pl.col("__first") == i).select(
+                pl.col("__order"),
+                pl.lit(spec.name).alias("sync"),
+                pl.lit(batch).alias("batch"),
+                pl.col(ROW).alias("row"),
+                checks[0].value.alias("key"),
+                pl.lit(columns[i], pl.Utf8).alias("column"),
+                pl.lit(fields[i], pl.Utf8).alias("field"),
+                check.shown.cast(pl.Utf8).alias("value"),
+                code.cast(pl.Utf8).alias("code"),
+                problem.cast(pl.Utf8).alias("problem"),
+            )
+        )
+    table = pl.concat(parts).sort("__order")
     return table.with_columns(reject_reason(spec.name, batch).alias("reason")).select(
         [pl.col(name).cast(dtype) for name, dtype in REJECT_SCHEMA.items()]
     )
@@ -234,7 +262,7 @@ def _key_check(
         and not match.case_sensitive
         and any(t.column == column and t.field == match for t in targets)
     )
-    compared = scope.keep(key.str.to_lowercase()) if folds_case else key
+    compared = scope.keep(to_lowercase(key, scope)) if folds_case else key
     # A hash seen twice (polars' own, stable in this process only) marks candidates, and the
     # keys themselves are counted among those alone, so a collision never rejects a row.
     candidate = scope.keep(repeated(scope.keep(compared.hash())))

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from sf_assets.rows import is_version_zero, legacy_content_hash
+from sf_assets.rows import CONTENT_HASHES, HASH_VERSION, hash_version
 from sf_assets.salesforce.writer.model import WriteJob
 from sf_assets.salesforce.writer.wire import SYSTEM_COLUMNS
 
@@ -53,17 +53,21 @@ def unchanged_keys(job: WriteJob) -> pl.Series:
         ),
         on="_key",
     )
-    older = pairs.filter(is_version_zero(pl.col("_written")))
-    same = pairs.filter(pl.col("_hash") == pl.col("_written"))["_key"]
-    if older.is_empty():
-        return same
-    return pl.concat([same, same_as_before(job, older)])
+    same = [pairs.filter(pl.col("_hash") == pl.col("_written"))["_key"]]
+    earlier = [version for version in CONTENT_HASHES if version != HASH_VERSION]
+    older = pairs.with_columns(hash_version(pl.col("_written")).alias("_version")).filter(
+        pl.col("_version").is_in(earlier)
+    )
+    for (version,), group in older.group_by("_version"):
+        same.append(same_as_before(job, group, str(version)))
+    return pl.concat(same)
 
 
-def same_as_before(job: WriteJob, older: pl.DataFrame) -> pl.Series:
-    """Keys among `older` (`_key`, `_written`: a version-0 hash) whose row still hashes to it."""
-    rows = job.mapped.join(older.select("_key", "_written"), on="_key", how="semi")
+def same_as_before(job: WriteJob, older: pl.DataFrame, version: str) -> pl.Series:
+    """Keys among `older` (`_key`, `_written`: hashes of `version`) whose row still hashes to
+    its `_written` under that version's algorithm."""
+    rows = job.mapped.join(older.select("_key"), on="_key", how="semi")
     fields = [c for c in rows.columns if c not in SYSTEM_COLUMNS]
-    rehashed = rows.select("_key").with_columns(legacy_content_hash(rows, fields))
+    rehashed = rows.select("_key").with_columns(CONTENT_HASHES[version](rows, fields))
     same = rehashed.join(older, on="_key").filter(pl.col("_hash") == pl.col("_written"))
     return same["_key"]

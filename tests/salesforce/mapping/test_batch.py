@@ -147,7 +147,7 @@ def test_good_rows_come_out_typed_in_mapping_order():
     first = rows.row(0, named=True)
     assert (first["_row"], first["_key"], first["Ticket_Count__c"]) == (1, "fan-1", 3.0)
     assert first["Last_Purchase__c"] == datetime(2026, 11, 22, 9, 30, tzinfo=UTC)
-    assert rows["_hash"].str.contains(r"^x1:[0-9]{1,39}$").all()
+    assert rows["_hash"].str.contains(r"^x2:[0-9]{1,39}$").all()
 
 
 def test_csv_style_text_maps_to_the_same_values_and_hashes_as_typed_input():

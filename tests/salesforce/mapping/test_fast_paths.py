@@ -2,8 +2,8 @@
 
 Mapping takes shortcuts to run at millions of rows a second: floats are rounded without making
 their text, common datetime layouts are parsed by chrono directly, duplicate keys are found by
-their 64-bit hashes, U+FFFD is only searched for in non-ASCII text, and the content hash's text
-is built in one concatenation. Each shortcut is checked here against the plain computation on
+their 64-bit hashes, U+FFFD is only searched for in non-ASCII text, and the content hash reads
+typed values without making text. Each shortcut is checked here against the plain computation on
 values chosen to sit where a shortcut could go wrong (halfway points, -0, huge magnitudes, odd
 layouts, hash neighbours), because a different value would change what is sent, and a different
 hash would make every unbatched sync send all its rows again.
@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import random
+import struct
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
 
@@ -20,7 +21,7 @@ import polars as pl
 import pytest
 import xxhash
 
-from sf_assets.rows import content_hash, legacy_content_hash
+from sf_assets.rows import CONTENT_HASHES, content_hash
 from sf_assets.salesforce.mapping import map_batch
 from sf_assets.salesforce.mapping.rules import round_float_to_scale, round_to_scale
 from sf_assets.salesforce.mapping.values import (
@@ -28,6 +29,7 @@ from sf_assets.salesforce.mapping.values import (
     Scope,
     _split_datetime_text,
     parse_datetime_text,
+    to_lowercase,
 )
 from tests.salesforce.mapping.test_batch import CONTACT, make_spec
 
@@ -132,13 +134,13 @@ def reference_text(values: dict[str, object]) -> str:
     return "\x1e".join(parts)
 
 
-def test_content_hashes_are_the_xxh3_of_the_canonical_text_and_version_0_its_md5():
-    """The reference digests come from other implementations (the xxHash library's own
-    bindings, hashlib), so a plugin that hashed differently would show here."""
-    rows = pl.DataFrame(
+def hashed_rows() -> pl.DataFrame:
+    """Values where a hash could go wrong: null beside empty text and zero, separators and
+    non-ASCII in text, -0.0, extreme integers, dates before 1970."""
+    return pl.DataFrame(
         {
             "LastName": ["Lovelace", None, "", "Zoë ~:\x1e", "x" * 300],
-            "Ticket_Count__c": [3.0, None, 0.0, 1e21, 2.5],
+            "Ticket_Count__c": [3.0, None, 0.0, 1e21, -0.0],
             "Birthdate": [date(1815, 12, 10), None, date(1970, 1, 1), date(1699, 1, 1), None],
             "Last_Purchase__c": pl.Series(
                 [datetime(2026, 11, 22, 9, 30, tzinfo=UTC), None, None, None, None],
@@ -147,13 +149,89 @@ def test_content_hashes_are_the_xxh3_of_the_canonical_text_and_version_0_its_md5
             "HasOptedOutOfEmail": [True, False, None, True, False],
         }
     )
+
+
+def test_version_x1_is_the_xxh3_of_the_canonical_text_and_version_0_its_md5():
+    """The reference digests come from other implementations (the xxHash library's own
+    bindings, hashlib), so a plugin that hashed differently would show here."""
+    rows = hashed_rows().with_columns(pl.Series("Ticket_Count__c", [3.0, None, 0.0, 1e21, 2.5]))
     texts = [reference_text(row).encode() for row in rows.iter_rows(named=True)]
-    hashes = content_hash(rows, rows.columns).to_list()
+    hashes = CONTENT_HASHES["x1"](rows, rows.columns).to_list()
     assert hashes == [f"x1:{xxhash.xxh3_128_intdigest(text)}" for text in texts]
-    legacy = legacy_content_hash(rows, rows.columns).to_list()
+    legacy = CONTENT_HASHES["0"](rows, rows.columns).to_list()
     assert legacy == [hashlib.md5(text).hexdigest() for text in texts]
     # a value pinned from before the one-concatenation rewrite: ledgers hold such hashes
     assert legacy[0] == "ee969d7d2a041dba550e7324c80af405"
+
+
+def reference_word(value: object, kind: str) -> int:
+    """A value's 64-bit word written out by hand; 2**64 for null."""
+    if value is None:
+        return 2**64
+    if kind == "text":
+        return xxhash.xxh3_64_intdigest(str(value).encode())
+    if kind == "float":
+        return struct.unpack("<Q", struct.pack("<d", value))[0]
+    if kind == "datetime":
+        micros = (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
+        return micros % 2**64
+    if kind == "date":
+        return (value - date(1970, 1, 1)).days % 2**64
+    return int(value) % 2**64  # bool, int
+
+
+def reference_typed_hash(values: dict[str, object], kinds: dict[str, str]) -> str:
+    """Version x2 with Python integers: BLAKE2b multipliers over the sorted names and kinds,
+    the sum of multiplier times word modulo 2**128."""
+    names = sorted(values)
+    fields = "\x1f".join(f"{name}\x1e{kinds[name]}" for name in names)
+    factors = [
+        int.from_bytes(hashlib.blake2b(f"{i}\x1d{fields}".encode(), digest_size=16).digest()) | 1
+        for i in range(len(names) + 1)
+    ]
+    total = factors[0] + sum(
+        factor * reference_word(values[name], kinds[name])
+        for name, factor in zip(names, factors[1:], strict=True)
+    )
+    return f"x2:{total % 2**128}"
+
+
+KINDS = {
+    "LastName": "text",
+    "Ticket_Count__c": "float",
+    "Birthdate": "date",
+    "Last_Purchase__c": "datetime",
+    "HasOptedOutOfEmail": "bool",
+    "Visits": "int",
+}
+
+
+def test_version_x2_is_a_multilinear_hash_of_the_typed_values():
+    rows = hashed_rows().with_columns(
+        pl.Series("Visits", [0, None, -1, 2**63 - 1, -(2**63)], dtype=pl.Int64)
+    )
+    hashes = content_hash(rows, rows.columns).to_list()
+    assert hashes == [reference_typed_hash(row, KINDS) for row in rows.iter_rows(named=True)]
+    # pinned (worked out with the reference above): a change here changes every ledger's hashes
+    assert hashes[0] == "x2:197676948098487368309577938765197234603"
+
+
+def test_version_x2_tells_null_empty_and_zero_apart_and_sees_every_field():
+    rows = pl.DataFrame(
+        {
+            "a": ["", None, "", "", "", ""],
+            "b": [0.0, 0.0, None, -0.0, 0.0, 0.0],
+            "c": [False, False, False, False, None, False],
+        }
+    )
+    hashes = content_hash(rows, ["a", "b", "c"])
+    assert hashes.n_unique() == rows.height - 1  # the last row repeats the first
+    assert hashes[0] == hashes[5]
+    renamed = content_hash(rows.rename({"c": "d"}), ["a", "b", "d"])
+    added = content_hash(rows.with_columns(e=pl.lit(None, pl.Utf8)), ["a", "b", "c", "e"])
+    retyped = content_hash(rows.with_columns(pl.col("c").cast(pl.Int64)), ["a", "b", "c"])
+    for other in (renamed, added, retyped):
+        assert not (other == hashes).any()
 
 
 def test_duplicate_keys_and_their_counts_match_a_plain_count():
@@ -173,3 +251,14 @@ def test_duplicate_keys_and_their_counts_match_a_plain_count():
         pl.col("reason").str.extract(r"appears (\d+) times").cast(pl.UInt32).alias("len"),
     ).unique()
     assert stated.sort("key").rows() == counts.filter(pl.col("len") > 1).sort("k").rows()
+
+
+def test_lowercasing_only_text_that_changes_gives_the_plain_lowercase():
+    """Every code point alone, plus words where context matters (a final sigma, titlecase)."""
+    points = [chr(c) for c in range(0x110000) if not 0xD800 <= c < 0xE000]
+    frame = pl.DataFrame({"t": [*points, "ΟΔΟΣ", "Fan-1", "ǅemal", "ﬃ", "", None]})
+    scope = Scope()
+    fast = scope.keep(to_lowercase(pl.col("t"), scope))
+    plain = pl.col("t").str.to_lowercase()
+    both = scope.apply(frame).select(fast.alias("fast"), plain.alias("plain"))
+    assert both.filter(pl.col("fast").ne_missing(pl.col("plain"))).height == 0
