@@ -125,6 +125,7 @@ class Reject(Exception):
 def baseline(records: list[dict[str, Any]], obj: ObjectInfo) -> tuple[list, list]:
     """Map and validate row by row, as a loop over dicts would."""
     fields = [(obj.fields[name], column) for name, column in SPEC.mapping.items()]
+    hasher = RowHasher({f.name: f.type for f, _ in fields})
     counts = Counter((r["fan_id"] or "").lower() for r in records)
     good, bad = [], []
     for record in records:
@@ -138,7 +139,7 @@ def baseline(records: list[dict[str, Any]], obj: ObjectInfo) -> tuple[list, list
         except Reject as reject:
             bad.append((record["_row"], reject.code))
             continue
-        good.append((record["_row"], row_hash(out, {f.name: f.type for f, _ in fields})))
+        good.append((record["_row"], hasher.hash(out)))
     return good, bad
 
 
@@ -233,20 +234,26 @@ HASH_KINDS = {
 }
 
 
-def row_hash(values: dict[str, Any], types: dict[str, str]) -> str:
+class RowHasher:
     """The x2 hash map_batch computes, with Python integers and the xxHash library's own
-    bindings: BLAKE2b multipliers of the fields, their sum of multiplier times word."""
-    names = sorted(values)
-    kinds = {name: HASH_KINDS.get(types[name], "text") for name in names}
-    fields = "\x1f".join(f"{name}\x1e{kinds[name]}" for name in names)
-    factors = [
-        int.from_bytes(hashlib.blake2b(f"{i}\x1d{fields}".encode(), digest_size=16).digest()) | 1
-        for i in range(len(names) + 1)
-    ]
-    total = factors[0]
-    for name, factor in zip(names, factors[1:], strict=True):
-        total += factor * word(values[name], kinds[name])
-    return f"x2:{total % 2**128}"
+    bindings: BLAKE2b multipliers of the fields (worked out once, as a loop over one batch's
+    rows would), then the sum of multiplier times word for each row."""
+
+    def __init__(self, types: dict[str, str]) -> None:
+        self.names = sorted(types)
+        self.kinds = [HASH_KINDS.get(types[name], "text") for name in self.names]
+        fields = "\x1f".join(f"{n}\x1e{k}" for n, k in zip(self.names, self.kinds, strict=True))
+        self.offset, *self.factors = [
+            int.from_bytes(hashlib.blake2b(f"{i}\x1d{fields}".encode(), digest_size=16).digest())
+            | 1
+            for i in range(len(self.names) + 1)
+        ]
+
+    def hash(self, values: dict[str, Any]) -> str:
+        total = self.offset
+        for name, kind, factor in zip(self.names, self.kinds, self.factors, strict=True):
+            total += factor * word(values[name], kind)
+        return f"x2:{total % 2**128}"
 
 
 def word(value: Any, kind: str) -> int:
