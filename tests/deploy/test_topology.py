@@ -106,7 +106,8 @@ def test_many_machines_share_one_state_and_write_each_row_once(
     in_the_org = collections.Counter(r["Email"] for r in http.admin("GET", "records/Contact"))
     assert in_the_org == collections.Counter(source_keys), "every source row exactly once"
 
-    assert sorted(run.tags["dagster/partition"] for run in sensor_runs) == list(BATCHES)
+    asked = [(run.tags["dagster/partition"], run.tags.get("dagster/run_key")) for run in runs]
+    assert sorted(run.tags["dagster/partition"] for run in sensor_runs) == list(BATCHES), asked
     for run in runs:  # a run of a batch another run holds waits for it, then sends nothing
         assert statuses[run.run_id] == dg.DagsterRunStatus.SUCCESS, failures[run.run_id]
     assert len(folders) == len(set(folders)) >= 5 * 3, "every step in a folder of its own"
