@@ -18,18 +18,15 @@ hash, the speed-up and the peak memory.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import re
 import resource
-import struct
 import time
 from collections import Counter
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
 from typing import Any
 
 import polars as pl
-import xxhash
 from sf_sandbox.schema import load_schema
 from timing import Samples, interleaved
 
@@ -38,6 +35,7 @@ from sf_assets.salesforce.describe import FieldInfo, ObjectInfo
 from sf_assets.salesforce.mapping import map_batch
 from sf_assets.salesforce.mapping.rules import EMAIL
 from sf_assets.specs import SyncSpec
+from tests.support.typed_hash import multipliers, typed_hash
 
 SPEC = SyncSpec.model_validate(
     {
@@ -114,7 +112,6 @@ EMAIL_RE = re.compile(EMAIL)
 NUMBER_RE = re.compile(r"^[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?$")
 TRUE_WORDS, FALSE_WORDS = {"true", "yes", "1"}, {"false", "no", "0"}
 FIRST_DAY, LAST_DAY = date(1700, 1, 1), date(4000, 12, 31)
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 class Reject(Exception):
@@ -235,40 +232,16 @@ HASH_KINDS = {
 
 
 class RowHasher:
-    """The x2 hash map_batch computes, with Python integers and the xxHash library's own
-    bindings: BLAKE2b multipliers of the fields (worked out once, as a loop over one batch's
-    rows would), then the sum of multiplier times word for each row."""
+    """The x2 hash map_batch computes, worked out in Python (tests/support/typed_hash.py): the
+    multipliers once, as a loop over one batch's rows would, then one sum per row."""
 
     def __init__(self, types: dict[str, str]) -> None:
-        self.names = sorted(types)
-        self.kinds = [HASH_KINDS.get(types[name], "text") for name in self.names]
-        fields = "\x1f".join(f"{n}\x1e{k}" for n, k in zip(self.names, self.kinds, strict=True))
-        self.offset, *self.factors = [
-            int.from_bytes(hashlib.blake2b(f"{i}\x1d{fields}".encode(), digest_size=16).digest())
-            | 1
-            for i in range(len(self.names) + 1)
-        ]
+        names = sorted(types)
+        self.kinds = {name: HASH_KINDS.get(types[name], "text") for name in names}
+        self.factors = multipliers(names, [self.kinds[name] for name in names])
 
     def hash(self, values: dict[str, Any]) -> str:
-        total = self.offset
-        for name, kind, factor in zip(self.names, self.kinds, self.factors, strict=True):
-            total += factor * word(values[name], kind)
-        return f"x2:{total % 2**128}"
-
-
-def word(value: Any, kind: str) -> int:
-    """A value's 64-bit word; 2**64 for null."""
-    if value is None:
-        return 2**64
-    if kind == "text":
-        return xxhash.xxh3_64_intdigest(str(value).encode())
-    if kind == "float":
-        return struct.unpack("<Q", struct.pack("<d", value))[0]
-    if kind == "datetime":
-        return ((value - EPOCH) // timedelta(microseconds=1)) % 2**64
-    if kind == "date":
-        return (value - EPOCH.date()).days % 2**64
-    return int(value) % 2**64
+        return typed_hash(values, self.kinds, self.factors)
 
 
 # -- the run --------------------------------------------------------------------------------

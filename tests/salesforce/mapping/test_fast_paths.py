@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import struct
 from datetime import UTC, date, datetime, timedelta
 from decimal import ROUND_HALF_UP, Context, Decimal
 
@@ -32,6 +31,7 @@ from sf_assets.salesforce.mapping.values import (
     to_lowercase,
 )
 from tests.salesforce.mapping.test_batch import CONTACT, make_spec
+from tests.support.typed_hash import multipliers, typed_hash
 
 
 def decimal_rounding(value: float, scale: int) -> float:
@@ -164,36 +164,9 @@ def test_version_x1_is_the_xxh3_of_the_canonical_text_and_version_0_its_md5():
     assert legacy[0] == "ee969d7d2a041dba550e7324c80af405"
 
 
-def reference_word(value: object, kind: str) -> int:
-    """A value's 64-bit word written out by hand; 2**64 for null."""
-    if value is None:
-        return 2**64
-    if kind == "text":
-        return xxhash.xxh3_64_intdigest(str(value).encode())
-    if kind == "float":
-        return struct.unpack("<Q", struct.pack("<d", value))[0]
-    if kind == "datetime":
-        micros = (value - datetime(1970, 1, 1, tzinfo=UTC)) // timedelta(microseconds=1)
-        return micros % 2**64
-    if kind == "date":
-        return (value - date(1970, 1, 1)).days % 2**64
-    return int(value) % 2**64  # bool, int
-
-
 def reference_typed_hash(values: dict[str, object], kinds: dict[str, str]) -> str:
-    """Version x2 with Python integers: BLAKE2b multipliers over the sorted names and kinds,
-    the sum of multiplier times word modulo 2**128."""
     names = sorted(values)
-    fields = "\x1f".join(f"{name}\x1e{kinds[name]}" for name in names)
-    factors = [
-        int.from_bytes(hashlib.blake2b(f"{i}\x1d{fields}".encode(), digest_size=16).digest()) | 1
-        for i in range(len(names) + 1)
-    ]
-    total = factors[0] + sum(
-        factor * reference_word(values[name], kinds[name])
-        for name, factor in zip(names, factors[1:], strict=True)
-    )
-    return f"x2:{total % 2**128}"
+    return typed_hash(values, kinds, multipliers(names, [kinds[n] for n in names]))
 
 
 KINDS = {
