@@ -106,10 +106,21 @@ def test_many_machines_share_one_state_and_write_each_row_once(
     in_the_org = collections.Counter(r["Email"] for r in http.admin("GET", "records/Contact"))
     assert in_the_org == collections.Counter(source_keys), "every source row exactly once"
 
-    asked = [(run.tags["dagster/partition"], run.tags.get("dagster/run_key")) for run in runs]
-    assert sorted(run.tags["dagster/partition"] for run in sensor_runs) == list(BATCHES), asked
+    # Each run's batch, run key, status and the run it retries (Dagster's run retries are on
+    # in the shipped settings, and a retry carries the sensor's tags), so that a wrong set of
+    # runs says which run came from where.
+    asked = [
+        (
+            run.tags["dagster/partition"],
+            run.tags.get("dagster/run_key"),
+            statuses[run.run_id].value,
+            run.tags.get("dagster/parent_run_id"),
+        )
+        for run in runs
+    ]
     for run in runs:  # a run of a batch another run holds waits for it, then sends nothing
-        assert statuses[run.run_id] == dg.DagsterRunStatus.SUCCESS, failures[run.run_id]
+        assert statuses[run.run_id] == dg.DagsterRunStatus.SUCCESS, (failures[run.run_id], asked)
+    assert sorted(run.tags["dagster/partition"] for run in sensor_runs) == list(BATCHES), asked
     assert len(folders) == len(set(folders)) >= 5 * 3, "every step in a folder of its own"
 
     store = PostgresStateStore(url=postgres_url)
