@@ -67,24 +67,20 @@ HASH_PREFIX = f"{HASH_VERSION}:"
 NULL_WORD = 2**64
 
 
-def content_hash(rows: pl.DataFrame, names: list[str]) -> pl.Series:
-    """The current version's hash of each row's mapped values (`typed_content_hash`): the same
-    values give the same hash in every run, process and version, so the ledger can tell what
-    changed."""
-    return CONTENT_HASHES[HASH_VERSION](rows, names)
-
-
 def content_hash_of(schema: pl.Schema, names: list[str]) -> pl.Expr:
-    """The current version's hash as an expression over columns `names` (of `schema`), for a
-    query that hashes beside other work instead of in a pass of its own."""
+    """The current version's hash (`HASH_VERSION`: `typed_hash`) as an expression over columns
+    `names` of `schema`, for a query that hashes beside other work instead of in a pass of its
+    own. The one place that names the current algorithm: `content_hash` and the current entry
+    of `CONTENT_HASHES` are made from it."""
     return typed_hash(schema, names)
 
 
-def typed_content_hash(rows: pl.DataFrame, names: list[str]) -> pl.Series:
-    """Version x2, `typed_hash` of the rows, as one column."""
+def content_hash(rows: pl.DataFrame, names: list[str]) -> pl.Series:
+    """The current version's hash of each row's mapped values: the same values give the same
+    hash in every run, process and version, so the ledger can tell what changed."""
     if rows.height == 0:
         return pl.Series(HASH, [], pl.Utf8)
-    return rows.select(typed_hash(rows.schema, names).alias(HASH)).to_series()
+    return rows.select(content_hash_of(rows.schema, names).alias(HASH)).to_series()
 
 
 def typed_hash(schema: pl.Schema, names: list[str]) -> pl.Expr:
@@ -194,7 +190,7 @@ def md5_content_hash(rows: pl.DataFrame, names: list[str]) -> pl.Series:
 CONTENT_HASHES: dict[str, Callable[[pl.DataFrame, list[str]], pl.Series]] = {
     "0": md5_content_hash,
     "x1": text_content_hash,
-    "x2": typed_content_hash,
+    HASH_VERSION: content_hash,
 }
 
 
