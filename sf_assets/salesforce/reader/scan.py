@@ -2,10 +2,15 @@
 
 `auto` starts on REST: its first page answers with the total, so a small read costs no extra
 counting call and finishes on REST (2,000 records a call), while a large one goes on through
-one Bulk job from the last record of that page. REST pages come in (SystemModstamp, Id) order,
-so each page ends at a position a read can resume from. A Bulk job is not ordered (ordering
-would switch off Salesforce's primary-key chunking), so its position is only known once every
-page is in; until then a read resumes from the job itself, which Salesforce keeps for days.
+one Bulk job from the last record of that page. A read told to use Bulk asks `SELECT COUNT()`
+first, one call, for the reason `auto` passes its total on: a job whose size is known is
+polled as its progress says (a handful of calls for a long job, noticed as it ends) instead of
+every 5 s.
+
+REST pages come in (SystemModstamp, Id) order, so each page ends at a position a read can
+resume from. A Bulk job is not ordered (ordering would switch off Salesforce's primary-key
+chunking), so its position is only known once every page is in; until then a read resumes
+from the job itself, which Salesforce keeps for days.
 
 An expired query locator (Salesforce drops idle ones after 15 minutes) is not an error: the
 scan asks again from the last record it has, which the keyset makes exact.
@@ -22,6 +27,7 @@ from typing import Any
 from urllib.parse import quote
 
 import polars as pl
+import requests
 
 from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.bulk2 import query
@@ -88,7 +94,8 @@ class Scan:
             yield from self._bulk_pages(job)
             return
         if self.choice == "bulk":
-            yield from self._bulk(statement.after(start))
+            remaining = statement.after(start)
+            yield from self._bulk(remaining, self._count(remaining))
             return
         yield from self._rest(statement, start)
 
@@ -120,12 +127,18 @@ class Scan:
             answer = self._more(answer["nextRecordsUrl"], statement, position, start)
 
     def _first(self, statement: Statement) -> dict[str, Any]:
-        resource = "queryAll" if self.include_deleted else "query"
-        response = self.api.call(
-            "GET", f"{resource}?q={quote(statement.soql(), safe='')}", idempotent=True
-        )
+        response = self._query(statement.soql())
         self._started(response.headers.get("Date"))
         return response.json()
+
+    def _count(self, statement: Statement) -> int:
+        """How many records `statement` returns (the Bulk-only scan's start stays the job's
+        creation, by the org's clock)."""
+        return int(self._query(statement.count()).json()["totalSize"])
+
+    def _query(self, soql: str) -> requests.Response:
+        resource = "queryAll" if self.include_deleted else "query"
+        return self.api.call("GET", f"{resource}?q={quote(soql, safe='')}", idempotent=True)
 
     def _more(
         self, url: str, statement: Statement, position: Position | None, start: Position | None

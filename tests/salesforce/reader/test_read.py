@@ -16,6 +16,7 @@ import polars as pl
 import pytest
 
 from sf_assets.cli.local_org import salesforce_resource
+from sf_assets.salesforce.bulk2 import query
 from sf_assets.salesforce.reader.read import stream_name
 from tests.salesforce.reader.conftest import ingest_spec, logger_acting, settle
 
@@ -157,6 +158,27 @@ def test_a_record_updated_while_a_bulk_job_runs_arrives_on_the_next_read(org, re
     assert reading.copy("Contact").filter(pl.col("Id") == target)["LastName"].item() == (
         "During job"
     )
+
+
+def test_a_bulk_read_tells_its_polls_how_many_records_its_job_holds(org, reading, sf, monkeypatch):
+    """Without the count the polls cannot follow the job's progress and ask every 5 s."""
+    told: list[int | None] = []
+    real_poll = query.poll
+
+    def poll(api, job_id, if_late, *, rows=None):
+        told.append(rows)
+        return real_poll(api, job_id, if_late, rows=rows)
+
+    monkeypatch.setattr(query, "poll", poll)
+    ids = org.seed("Contact", [{"LastName": f"Fan {i}"} for i in range(40)])
+    spec = ingest_spec({"Contact": {"fields": ["LastName"], "api": "bulk"}})
+    assert reading.read(spec, "Contact").records == 40
+    settle()
+    for changed in ids[:3]:
+        sf.Contact.update(changed, {"LastName": "Changed"})
+    report = reading.read(spec, "Contact")
+    assert (report.mode, report.records, report.apis) == ("incremental", 3, ["bulk"])
+    assert told == [40, 3]
 
 
 def test_an_expired_session_mid_read_logs_in_again_and_reads_nothing_twice(org, reading):
