@@ -41,14 +41,27 @@ def pages(api: Api, job_id: str) -> Iterator[bytes]:
 
 def pages_from(api: Api, job_id: str, locator: str | None) -> Iterator[tuple[bytes, str | None]]:
     """The result pages from `locator` on (None: the first), each with the locator of the page
-    after it (None after the last), so that a reader can resume a job where it stopped."""
-    while True:
-        path = f"{JOBS}/{job_id}/results?maxRecords={PAGE_RECORDS}"
-        if locator:
-            path += f"&locator={locator}"
-        response = api.call("GET", path, idempotent=True)
-        following = response.headers.get("Sforce-Locator")
-        locator = following if following and following != "null" else None
-        yield response.content, locator
-        if locator is None:
-            return
+    after it (None after the last), so that a reader can resume a job where it stopped.
+
+    Each page is asked for while the caller works on the one before (parsing it, committing
+    it), so a read takes about as long as its download rather than the sum of both; one page
+    more is held meanwhile."""
+    with api.threads(1) as pool:
+        pending = pool.submit(_page, api, job_id, locator)
+        while True:
+            content, following = pending.result()
+            if following is not None:
+                pending = pool.submit(_page, api, job_id, following)
+            yield content, following
+            if following is None:
+                return
+
+
+def _page(api: Api, job_id: str, locator: str | None) -> tuple[bytes, str | None]:
+    """One result page and the locator of the next (None after the last)."""
+    path = f"{JOBS}/{job_id}/results?maxRecords={PAGE_RECORDS}"
+    if locator:
+        path += f"&locator={locator}"
+    response = api.call("GET", path, idempotent=True)
+    following = response.headers.get("Sforce-Locator")
+    return response.content, following if following and following != "null" else None
