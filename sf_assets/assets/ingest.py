@@ -26,12 +26,12 @@ from sf_assets.merge.organizations import Organizations
 from sf_assets.merge.people import People
 from sf_assets.merge.tables import MergeReport, Source
 from sf_assets.salesforce.describe import UnknownObjectError
-from sf_assets.salesforce.reader import ReadOptions, ReadReport, Warehouse, read_object, table_name
+from sf_assets.salesforce.reader import ReadOptions, ReadReport, Warehouse, read_object
 from sf_assets.salesforce.reader.fields import FieldSelectionError
 from sf_assets.salesforce.reader.filters import FilterError
 from sf_assets.salesforce.reader.read import stream_name
 from sf_assets.specs import IngestSpec, LoadedSpec
-from sf_assets.specs.ingest import MERGED_SCHEMA
+from sf_assets.specs.ingest import MERGED_SCHEMA, table_name
 from sf_assets.state import StateStore
 from sf_assets.state.cursors import StateCursors
 from sf_assets.state.placement import require_shared_state
@@ -99,7 +99,7 @@ def build_ingest(loaded: LoadedSpec) -> dg.Definitions:
 
 
 def raw_key(spec: IngestSpec, sobject: str) -> dg.AssetKey:
-    return table_key(f"{spec.into.raw_schema}.{table_name(sobject)}")
+    return table_key(spec.raw_table(sobject))
 
 
 def raw_copy(spec: IngestSpec, sobject: str, warehouse: Warehouse) -> dg.AssetsDefinition:
@@ -119,7 +119,7 @@ def raw_copy(spec: IngestSpec, sobject: str, warehouse: Warehouse) -> dg.AssetsD
         required_resource_keys={sf_key, "staging"},
         check_specs=check_specs(key),
         description=f"Salesforce {sobject}: {scope}, copied into "
-        f"{spec.into.raw_schema}.{table_name(sobject)} and kept current by (SystemModstamp, "
+        f"{spec.raw_table(sobject)} and kept current by (SystemModstamp, "
         "Id) keyset reads; deleted records flagged IsDeleted, records that left the filter "
         "_sf_archived.",
     )

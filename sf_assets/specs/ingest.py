@@ -19,6 +19,13 @@ from sf_assets.specs.sources import DEFAULT_SCHEMA
 
 MERGED_SCHEMA = DEFAULT_SCHEMA  # merged tables are plain `people`, `organizations`, ...
 
+
+def table_name(sobject: str) -> str:
+    """The raw copy's table for an object: its API name in lower case (DuckDB names ignore
+    case)."""
+    return sobject.lower()
+
+
 API_NAME = r"^[A-Za-z][A-Za-z0-9_]*$"
 # A field name or a glob over field names (`*__c`, `Billing*`).
 FIELD_PATTERN = r"^[A-Za-z*?][A-Za-z0-9_*?]*$"
@@ -352,8 +359,12 @@ class IngestSpec(SpecModel):
             "orders": self.orders,
             "activities": people and bool(self.activity_objects()),
         }
-        raw = [f"{self.into.raw_schema}.{name.lower()}" for name in self.read.objects]
+        raw = [self.raw_table(name) for name in self.read.objects]
         return raw + [f"{MERGED_SCHEMA}.{name}" for name, built in merged.items() if built]
+
+    def raw_table(self, sobject: str) -> str:
+        """`schema.table` of an object's raw copy."""
+        return f"{self.into.raw_schema}.{table_name(sobject)}"
 
     @property
     def connection(self) -> str:

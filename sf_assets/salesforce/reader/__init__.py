@@ -10,7 +10,7 @@ from sf_assets.salesforce.reader.read import (
     read_object,
     stream_name,
 )
-from sf_assets.salesforce.reader.warehouse import Warehouse, table_name
+from sf_assets.salesforce.reader.warehouse import Warehouse
 
 __all__ = [
     "ObjectReader",
@@ -19,5 +19,4 @@ __all__ = [
     "Warehouse",
     "read_object",
     "stream_name",
-    "table_name",
 ]

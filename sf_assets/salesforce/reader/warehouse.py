@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from sf_assets.specs.ingest import table_name
 from sf_assets.sql import add_missing_columns, attached, first_row, quote_identifier, table_exists
 
 SEQ = "_sf_seq"
@@ -28,11 +29,6 @@ SYNCED_AT = "_sf_synced_at"
 ORG = "_sf_org_id"  # the org a copy came from: merged tables key organizations by it
 DELETED = "IsDeleted"
 CURRENT = f"NOT coalesce({DELETED}, false) AND NOT coalesce({ARCHIVED}, false)"
-
-
-def table_name(sobject: str) -> str:
-    """The copy's table for an object: its API name in lower case (DuckDB names ignore case)."""
-    return sobject.lower()
 
 
 class Warehouse:
