@@ -15,6 +15,7 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from typing import Any
+from urllib.parse import quote
 
 import requests
 from simple_salesforce import Salesforce
@@ -100,6 +101,20 @@ class Api:
         finally:
             with self._lock:
                 self._threads -= adopted
+
+    def query(self, soql: str, *, include_deleted: bool = False) -> requests.Response:
+        """One REST query call (a queryAll with `include_deleted`): its first page."""
+        resource = "queryAll" if include_deleted else "query"
+        return self.call("GET", f"{resource}?q={quote(soql, safe='')}", idempotent=True)
+
+    def query_records(self, soql: str) -> Iterator[dict[str, Any]]:
+        """Every record a REST query returns, page after page."""
+        answer = self.query(soql).json()
+        while True:
+            yield from answer["records"]
+            if not answer.get("nextRecordsUrl"):
+                return
+            answer = self.call("GET", answer["nextRecordsUrl"], idempotent=True).json()
 
     def relogin(self, stale: str | None = None) -> None:
         """Log in again, unless another call already replaced the `stale` session."""

@@ -55,11 +55,7 @@ def gone(api: Api, sobject: str, missing: pl.Series, *, filtered: bool) -> Gone:
     for start in range(0, len(ids), IDS_PER_LOOKUP):
         chunk = ", ".join(quote_string(i) for i in ids[start : start + IDS_PER_LOOKUP])
         soql = f"SELECT Id FROM {sobject} WHERE Id IN ({chunk})"
-        path = "query?q=" + quote(soql, safe="")
-        while path:
-            answer = api.call("GET", path, idempotent=True).json()
-            present += [record["Id"] for record in answer["records"]]
-            path = answer.get("nextRecordsUrl") or ""
+        present += [record["Id"] for record in api.query_records(soql)]
     found = pl.Series("Id", present, dtype=pl.Utf8)
     return Gone(
         missing.filter(~missing.is_in(found.implode())),

@@ -18,7 +18,6 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote
 
 import polars as pl
 
@@ -32,7 +31,7 @@ from sf_assets.salesforce.reader.commits import Committer
 from sf_assets.salesforce.reader.cursor import BulkState, CountCheck, ObjectCursor
 from sf_assets.salesforce.reader.fields import Selection
 from sf_assets.salesforce.reader.plan import Plan
-from sf_assets.salesforce.reader.scan import BULK_READ_RECORDS, Page, Scan, highest
+from sf_assets.salesforce.reader.scan import BULK_READ_RECORDS, Page, Scan, count, highest
 from sf_assets.salesforce.reader.statements import Position, Statement, created_since, until
 from sf_assets.salesforce.reader.warehouse import ARCHIVED, DELETED, ORG, Warehouse
 from sf_assets.specs.ingest import IngestSpec, ObjectRead
@@ -420,9 +419,8 @@ class ObjectReader:
 
     def _count(self, now: datetime) -> CountCheck:
         """The copy's current records against the org's `SELECT COUNT()` of the same scope."""
-        soql = self._statement(now).count()
-        answer = self.api.call("GET", "query?q=" + quote(soql, safe=""), idempotent=True).json()
-        return CountCheck(now, self.warehouse.current_count(self.sobject), int(answer["totalSize"]))
+        in_org = count(self.api, self._statement(now))
+        return CountCheck(now, self.warehouse.current_count(self.sobject), in_org)
 
 
 def read_object(
@@ -483,8 +481,8 @@ def organization_id(api: Api) -> str:
     prefix, bang, _ = api.client.session_id.partition("!")
     if bang and prefix.startswith("00D"):
         return prefix[:15]
-    answer = api.call("GET", "query?q=" + quote("SELECT Id FROM Organization"), idempotent=True)
-    return str(answer.json()["records"][0]["Id"])[:15]
+    answer = api.query("SELECT Id FROM Organization").json()
+    return str(answer["records"][0]["Id"])[:15]
 
 
 def stream_name(sync: str, sobject: str) -> str:

@@ -24,10 +24,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
-from urllib.parse import quote
 
 import polars as pl
-import requests
 
 from sf_assets.salesforce.api import Api
 from sf_assets.salesforce.bulk2 import query
@@ -127,18 +125,14 @@ class Scan:
             answer = self._more(answer["nextRecordsUrl"], statement, position, start)
 
     def _first(self, statement: Statement) -> dict[str, Any]:
-        response = self._query(statement.soql())
+        response = self.api.query(statement.soql(), include_deleted=self.include_deleted)
         self._started(response.headers.get("Date"))
         return response.json()
 
     def _count(self, statement: Statement) -> int:
         """How many records `statement` returns (the Bulk-only scan's start stays the job's
         creation, by the org's clock)."""
-        return int(self._query(statement.count()).json()["totalSize"])
-
-    def _query(self, soql: str) -> requests.Response:
-        resource = "queryAll" if self.include_deleted else "query"
-        return self.api.call("GET", f"{resource}?q={quote(soql, safe='')}", idempotent=True)
+        return count(self.api, statement, include_deleted=self.include_deleted)
 
     def _more(
         self, url: str, statement: Statement, position: Position | None, start: Position | None
@@ -219,6 +213,12 @@ class Scan:
         """A Bulk-only scan began when its job was created, by the org's clock."""
         if self.started is None and created:
             self.started = datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
+
+
+def count(api: Api, statement: Statement, *, include_deleted: bool = False) -> int:
+    """`SELECT COUNT()` of the records `statement` selects."""
+    answer = api.query(statement.count(), include_deleted=include_deleted).json()
+    return int(answer["totalSize"])
 
 
 def _empty(selection: Selection) -> pl.DataFrame:

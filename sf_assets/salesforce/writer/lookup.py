@@ -157,13 +157,7 @@ def fetch(
 ) -> list[tuple[str, str]]:
     """(Id, match field value) of every record the query returns, page by page."""
     field = match_field or ctx.target.match_on
-    found: list[tuple[str, str]] = []
-    path = "query?q=" + quote(statement, safe="")
-    while path:
-        page = ctx.api.call("GET", path, idempotent=True).json()
-        found += [(r["Id"], str(r[field])) for r in page["records"]]
-        path = page.get("nextRecordsUrl") or ""
-    return found
+    return [(r["Id"], str(r[field])) for r in ctx.api.query_records(statement)]
 
 
 def normalized(column: str, field_type: str | None) -> pl.Expr:
@@ -252,6 +246,4 @@ def in_lists(ctx: WriteContext, values: list[str]) -> pl.DataFrame:
 def record_count(ctx: WriteContext) -> int:
     """How many records the target object holds now."""
     count = f"SELECT COUNT() FROM {ctx.target.object}"
-    return int(
-        ctx.api.call("GET", "query?q=" + quote(count, safe=""), idempotent=True).json()["totalSize"]
-    )
+    return int(ctx.api.query(count).json()["totalSize"])
