@@ -48,7 +48,7 @@ from sf_sandbox.org import Org
 from sf_sandbox.schema import Schema, SObject
 from sf_sandbox.soql import CompiledQuery
 from sf_sandbox.store import utc_now
-from sf_sandbox.timing import BULK_BATCH_RECORDS, pause, progress
+from sf_sandbox.timing import BULK_BATCH_RECORDS, Capacity, pause, progress
 from sf_sandbox.values import NULL
 from sf_sandbox.writes import WriteRequest
 
@@ -166,6 +166,7 @@ class Jobs:
         self.lock = threading.Lock()
         self.by_id: dict[str, Job] = {}
         self.counter = 0
+        self.capacity = {"ingest": Capacity(), "query": Capacity()}
 
     def new_id(self) -> str:
         with self.lock:
@@ -573,7 +574,8 @@ async def process_ingest(org: Org, job: Job) -> None:
     try:
         rows = await asyncio.to_thread(prepare_rows, org, job)
         step = BULK_BATCH_RECORDS if timing.timed_ingest else max(rows.height, 1)
-        async for done in progress(rows.height, timing.bulk_ingest_rows_per_second, step):
+        rate, capacity = timing.bulk_ingest_rows_per_second, jobs_of(org).capacity["ingest"]
+        async for done in progress(rows.height, rate, capacity, step):
             if job.state != "InProgress":
                 return
             batch = rows.slice(job.processed, done - job.processed)
@@ -906,7 +908,8 @@ async def process_query(org: Org, job: Job, compiled: CompiledQuery) -> None:
         return
     started = time.perf_counter()
     records = await asyncio.to_thread(query_records, org, compiled)
-    async for done in progress(records.height, timing.bulk_query_rows_per_second):
+    capacity = jobs_of(org).capacity["query"]
+    async for done in progress(records.height, timing.bulk_query_rows_per_second, capacity):
         if job.state != "InProgress":
             return
         job.processed = done

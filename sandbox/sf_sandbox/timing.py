@@ -26,14 +26,16 @@ The realistic figures and where they come from:
   Processed"). The guide's example batch processed 800 records in 2.2 s of API time
   (~370 records/s per batch); Salesforce's "Maximizing Parallelism and Throughput" article
   reaches 20 million records an hour (~5,500 records/s) only with a tuned org and full
-  parallelism. 2,000 records/s sits between one batch at a time and the tuned best case.
+  parallelism. 2,000 records/s sits between one batch at a time and the tuned best case. It
+  is the org's throughput, shared by the jobs it processes at once (`Capacity`): those
+  batches all run on the org's one pool of asynchronous workers.
 * `bulk_query_queue_ms = 2000`: query jobs start in UploadComplete and are queued like ingest
   jobs.
 * `bulk_query_rows_per_second = 10000`: Bulk API 2.0 chunks large queries by primary key into
   chunks of 100,000-250,000 records, each of which must run within the 2-minute query timeout
   (Bulk API guide, "How Bulk Queries Are Processed"), so one chunk alone delivers at least
   ~1,000 records/s and chunks run in parallel; extracting a million records takes a minute or
-  two in practice.
+  two in practice. Query jobs processed at once share it too.
 
 Processing time "depends on triggers, validation rules and org load; it does not scale
 linearly" (Bulk API 2.0 guide): these are medians to plan with, not promises. Waits are
@@ -124,19 +126,46 @@ async def pause(milliseconds: float) -> None:
         await asyncio.sleep(milliseconds / 1000)
 
 
+class Capacity:
+    """An org's Bulk processing capacity for one kind of job (ingest or query).
+
+    The modelled rows per second are the org's, not each job's: Salesforce runs the internal
+    batches of every job in progress on the same pool of the org's asynchronous workers, so
+    jobs processed at once take turns here, a step each, and two jobs side by side each go at
+    about half the rate. A client that splits its rows into more jobs therefore gains nothing
+    but their uploads overlapping, as on a real org; a lone job goes at the full rate.
+    """
+
+    def __init__(self) -> None:
+        self.free_at = 0.0  # monotonic time until which the capacity is taken
+
+    def reserve(self, not_before: float, seconds: float) -> float:
+        """When a step of `seconds` that may start at `not_before` is done; it holds the
+        capacity until then, so the next step of any job starts after it."""
+        start = max(not_before, self.free_at)
+        self.free_at = start + seconds
+        return self.free_at
+
+
 async def progress(
-    total: int, rows_per_second: float | None, step: int = BULK_BATCH_RECORDS
+    total: int,
+    rows_per_second: float | None,
+    capacity: Capacity,
+    step: int = BULK_BATCH_RECORDS,
 ) -> AsyncIterator[int]:
     """Cumulative record counts, `step` at a time, each yielded when the modelled
-    throughput says that many records are done (at once when there is no limit).
+    throughput, shared with the other jobs `capacity` serves, says that many are done (at
+    once when there is no limit).
 
-    Deadlines are measured from the start, so the time the caller spends between steps
-    counts toward the schedule instead of adding to it.
+    Each step is booked from the end of the one before, so the time the caller spends
+    between steps counts toward the schedule instead of adding to it.
     """
-    started = time.monotonic()
+    done_at = time.monotonic()
     done = 0
     while done < total:
-        done = min(total, done + step)
+        count = min(step, total - done)
+        done += count
         if rows_per_second is not None:
-            await asyncio.sleep(max(0.0, started + done / rows_per_second - time.monotonic()))
+            done_at = capacity.reserve(done_at, count / rows_per_second)
+            await asyncio.sleep(max(0.0, done_at - time.monotonic()))
         yield done

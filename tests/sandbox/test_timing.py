@@ -212,6 +212,25 @@ def test_queued_jobs_wait_side_by_side_and_polls_are_answered_meanwhile(http):
     assert max(p.at for p in polls) < 5  # one job after another would take 7.5 s
 
 
+def test_ingest_jobs_in_progress_at_once_share_the_orgs_throughput(http):
+    """The modelled rate is the org's: two jobs of 20,000 rows at 10,000 rows/s take turns a
+    batch each, so the first ends after three batches' time and the second after four (each
+    alone would take two); a client gains nothing from splitting its rows into more jobs."""
+    set_timing(http, bulk_ingest_rows_per_second=10_000)
+    started = time.perf_counter()
+    first, second = close_ingest(http, 20_000), close_ingest(http, 20_000)
+
+    with ThreadPoolExecutor(2) as pool:
+        ends = [
+            polls[-1].at
+            for polls in pool.map(lambda j: watch(http, j, since=started), [first, second])
+        ]
+
+    assert ends[0] >= 3 * 1.0 and ends[1] >= 4 * 1.0, ends
+    assert ends[0] < ends[1]
+    assert stored_count(http) == 40_000
+
+
 def test_an_abort_keeps_the_batches_written_and_leaves_the_rest_unprocessed(http):
     set_timing(http, bulk_ingest_rows_per_second=10_000)
     job_id = close_ingest(http, 30_000)
