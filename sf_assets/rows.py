@@ -98,6 +98,11 @@ def typed_hash(schema: pl.Schema, names: list[str]) -> pl.Expr:
     754, integer arithmetic modulo 2**128, BLAKE2b), so the hash does not depend on the polars
     version; the tests work it out again with Python integers.
     """
+    return pl.concat_str(pl.lit(HASH_PREFIX), typed_sum(schema, names).cast(pl.Utf8))
+
+
+def typed_sum(schema: pl.Schema, names: list[str]) -> pl.Expr:
+    """The 128-bit sum of `typed_hash`, before it becomes text."""
     ordered = sorted(names)
     kinds = [hash_kind(schema[name]) for name in ordered]
     offset, *factors = multipliers(ordered, kinds)
@@ -106,8 +111,7 @@ def typed_hash(schema: pl.Schema, names: list[str]) -> pl.Expr:
         * pl.lit(factor, pl.UInt128)
         for name, factor in zip(ordered, factors, strict=True)
     ]
-    combined = pl.sum_horizontal(pl.lit(offset, pl.UInt128), *terms)
-    return pl.concat_str(pl.lit(HASH_PREFIX), combined.cast(pl.Utf8))
+    return pl.sum_horizontal(pl.lit(offset, pl.UInt128), *terms)
 
 
 def multipliers(names: list[str], kinds: list[str]) -> list[int]:
