@@ -265,26 +265,22 @@ def floor(frame: pl.DataFrame, obj: ObjectInfo) -> pl.DataFrame:
 
     A lower bound, not a mapping: it keeps no reasons, rejects nothing, and parses datetimes
     with the common layout alone (so text the pattern would refuse passes)."""
-    tiers = list(obj.fields["Fan_Tier__c"].picklist)
-    typed = {
-        "External_Id__c": pl.col("fan_id"),
-        "LastName": pl.col("last_name"),
-        "Email": pl.col("email"),
-        "Ticket_Count__c": pl.col("tickets").cast(pl.Float64),
-        "Lifetime_Value__c": pl.col("lifetime_value").round(2, mode="half_away_from_zero"),
-        "Birthdate": pl.col("birthdate"),
-        "Last_Purchase__c": pl.col("last_purchase").str.to_datetime(
+    source = {field: pl.col(column) for field, column in SPEC.mapping.items()}
+    converted = {
+        "Ticket_Count__c": source["Ticket_Count__c"].cast(pl.Float64),
+        "Lifetime_Value__c": source["Lifetime_Value__c"].round(2, mode="half_away_from_zero"),
+        "Last_Purchase__c": source["Last_Purchase__c"].str.to_datetime(
             ZONED_LAYOUT, time_unit="us", time_zone="UTC", strict=False
         ),
-        "HasOptedOutOfEmail": pl.col("opted_out").is_in(TRUE_WORDS),
-        "Fan_Tier__c": pl.col("fan_tier"),
+        "HasOptedOutOfEmail": source["HasOptedOutOfEmail"].is_in(TRUE_WORDS),
     }
+    typed = source | converted
     checks = [
-        pl.col("email").str.contains(EMAIL),
-        pl.col("last_name").str.len_chars() > 80,
-        pl.col("fan_tier").is_in(tiers),
-        pl.col("opted_out").is_in(FALSE_WORDS),
-        pl.col("fan_id").hash().sort(),
+        source["Email"].str.contains(EMAIL),
+        source["LastName"].str.len_chars() > obj.fields["LastName"].length,
+        source["Fan_Tier__c"].is_in(list(obj.fields["Fan_Tier__c"].picklist)),
+        source["HasOptedOutOfEmail"].is_in(FALSE_WORDS),
+        source["External_Id__c"].hash().sort(),
     ]
     values = frame.with_columns(expr.alias(name) for name, expr in typed.items())
     hashed = typed_sum(values.schema, list(typed)).alias("_hash")

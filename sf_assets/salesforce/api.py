@@ -107,6 +107,10 @@ class Api:
         resource = "queryAll" if include_deleted else "query"
         return self.call("GET", f"{resource}?q={quote(soql, safe='')}", idempotent=True)
 
+    def query_count(self, soql: str, *, include_deleted: bool = False) -> int:
+        """The answer of a `SELECT COUNT()` query."""
+        return int(self.query(soql, include_deleted=include_deleted).json()["totalSize"])
+
     def query_records(self, soql: str) -> Iterator[dict[str, Any]]:
         """Every record a REST query returns, page after page."""
         answer = self.query(soql).json()

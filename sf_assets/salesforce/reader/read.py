@@ -31,7 +31,7 @@ from sf_assets.salesforce.reader.commits import Committer
 from sf_assets.salesforce.reader.cursor import BulkState, CountCheck, ObjectCursor
 from sf_assets.salesforce.reader.fields import Selection
 from sf_assets.salesforce.reader.plan import Plan
-from sf_assets.salesforce.reader.scan import BULK_READ_RECORDS, Page, Scan, count, highest
+from sf_assets.salesforce.reader.scan import BULK_READ_RECORDS, Page, Scan, highest
 from sf_assets.salesforce.reader.statements import Position, Statement, created_since, until
 from sf_assets.salesforce.reader.warehouse import ARCHIVED, DELETED, ORG, Warehouse
 from sf_assets.specs.ingest import IngestSpec, ObjectRead
@@ -419,7 +419,7 @@ class ObjectReader:
 
     def _count(self, now: datetime) -> CountCheck:
         """The copy's current records against the org's `SELECT COUNT()` of the same scope."""
-        in_org = count(self.api, self._statement(now))
+        in_org = self.api.query_count(self._statement(now).count())
         return CountCheck(now, self.warehouse.current_count(self.sobject), in_org)
 
 

@@ -132,7 +132,7 @@ class Scan:
     def _count(self, statement: Statement) -> int:
         """How many records `statement` returns (the Bulk-only scan's start stays the job's
         creation, by the org's clock)."""
-        return count(self.api, statement, include_deleted=self.include_deleted)
+        return self.api.query_count(statement.count(), include_deleted=self.include_deleted)
 
     def _more(
         self, url: str, statement: Statement, position: Position | None, start: Position | None
@@ -213,12 +213,6 @@ class Scan:
         """A Bulk-only scan began when its job was created, by the org's clock."""
         if self.started is None and created:
             self.started = datetime.strptime(created, "%Y-%m-%dT%H:%M:%S.%f%z").astimezone(UTC)
-
-
-def count(api: Api, statement: Statement, *, include_deleted: bool = False) -> int:
-    """`SELECT COUNT()` of the records `statement` selects."""
-    answer = api.query(statement.count(), include_deleted=include_deleted).json()
-    return int(answer["totalSize"])
 
 
 def _empty(selection: Selection) -> pl.DataFrame:

@@ -245,5 +245,4 @@ def in_lists(ctx: WriteContext, values: list[str]) -> pl.DataFrame:
 
 def record_count(ctx: WriteContext) -> int:
     """How many records the target object holds now."""
-    count = f"SELECT COUNT() FROM {ctx.target.object}"
-    return int(ctx.api.query(count).json()["totalSize"])
+    return ctx.api.query_count(f"SELECT COUNT() FROM {ctx.target.object}")
